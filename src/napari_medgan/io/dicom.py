@@ -1,0 +1,418 @@
+"""DICOM reading with pydicom: single files, multi-frame files, series folders, several series.
+
+Slices are sorted by their position along the slice normal, rescale slope/intercept are applied and
+the stack is reoriented to the LPS (z, y, x) convention of :mod:`napari_medgan.io.types`. Patient
+identifiers are never copied into ``metadata``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from .types import (
+    _REVERSE,
+    ImageData,
+    ReadError,
+    canonicalise,
+    finite_limits,
+    nan_facts,
+    split_affine,
+    with_time_axis,
+)
+
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+_DECODER_HINT = (
+    "install a decoder, e.g. `pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg` "
+    "or `pip install python-gdcm`"
+)
+
+
+def has_dicom_magic(path: str | Path) -> bool:
+    """Return True if the file carries the DICOM preamble marker ``DICM`` at byte 128."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """Return True for a file with a DICOM suffix or the DICOM preamble marker."""
+    path = Path(path)
+    if not path.is_file() or path.name.upper() == "DICOMDIR":
+        return False
+    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
+
+
+def dicom_files_in(folder: str | Path, limit: int | None = None) -> list[Path]:
+    """Return DICOM files below ``folder`` (recursively, sorted), at most ``limit`` of them."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            candidate = Path(root) / name
+            if is_dicom_file(candidate):
+                found.append(candidate)
+                if limit is not None and len(found) >= limit:
+                    return found
+    return found
+
+
+@dataclass
+class _Frame:
+    """One 2D frame with its geometry and value mapping."""
+
+    load: Callable[[], np.ndarray]
+    shape: tuple[int, int]
+    position: np.ndarray | None
+    orientation: np.ndarray | None
+    pixel_spacing: tuple[float, float] | None
+    thickness: float | None
+    slope: float
+    intercept: float
+    order: tuple[float, ...]
+    window: tuple[float, float] | None
+    as_float: bool = False
+
+
+def read_dicom(path: str | Path) -> list[ImageData]:
+    """Read a DICOM file or a folder of DICOM files into one ImageData per series.
+
+    Raises
+    ------
+    ReadError
+        For a folder without DICOM images, a file without pixel data, a series with mixed image
+        sizes, unreadable files, or compressed pixel data without an installed decoder.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return _read_folder(path)
+    if not path.exists():
+        raise ReadError(f"{path}: no such file")
+    ds = _dcmread(path)
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise ReadError(
+            f"{path}: DICOM file holds no pixel data "
+            f"({_sop_name(ds)}, e.g. a structured report or RT plan): nothing to show"
+        )
+    if _is_multiframe(ds):
+        return [_multiframe_image(ds, path)]
+    return _group_and_stack([(ds, path)], str(path))
+
+
+def _dcmread(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path, force=path.suffix.lower() in DICOM_SUFFIXES)
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
+        raise ReadError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+
+
+def _sop_name(ds: Dataset) -> str:
+    uid = ds.get("SOPClassUID")
+    return getattr(uid, "name", None) or str(uid or "unknown SOP class")
+
+
+def _read_folder(folder: Path) -> list[ImageData]:
+    files = dicom_files_in(folder)
+    if not files:
+        raise ReadError(f"{folder}: folder holds no DICOM files")
+    singles: list[tuple[Dataset, Path]] = []
+    images: list[ImageData] = []
+    skipped: list[str] = []
+    for file in files:
+        try:
+            ds = _dcmread(file)
+        except ReadError:
+            skipped.append(file.name)
+            continue
+        if "PixelData" not in ds:
+            skipped.append(file.name)
+        elif _is_multiframe(ds):
+            images.append(_multiframe_image(ds, file))
+        else:
+            singles.append((ds, file))
+    if singles:
+        images.extend(_group_and_stack(singles, str(folder)))
+    if not images:
+        raise ReadError(
+            f"{folder}: folder holds no DICOM images ({len(skipped)} files without pixels)"
+        )
+    for image in images:
+        image.metadata["skipped_files"] = skipped
+    return images
+
+
+def _is_multiframe(ds: Dataset) -> bool:
+    return int(ds.get("NumberOfFrames", 1) or 1) > 1 or "PerFrameFunctionalGroupsSequence" in ds
+
+
+def _floats(value: Any) -> np.ndarray | None:
+    if value is None:
+        return None
+    return np.asarray([float(v) for v in value], dtype=float)
+
+
+def _first(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
+        value = value[0]
+    return float(value)
+
+
+def _window(item: Dataset) -> tuple[float, float] | None:
+    center, width = _first(item.get("WindowCenter")), _first(item.get("WindowWidth"))
+    if center is None or width is None or width <= 0:
+        return None
+    return (center - width / 2.0, center + width / 2.0)
+
+
+def _pixels(ds: Dataset, path: Path) -> np.ndarray:
+    """Decode pixel data, turning a missing decoder into a ReadError that names packages."""
+    try:
+        return ds.pixel_array
+    except (RuntimeError, NotImplementedError, ValueError) as exc:
+        syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+        if syntax is not None and syntax.is_compressed:
+            needs = [ln.strip() for ln in str(exc).splitlines() if "requires" in ln]
+            detail = ("; ".join(needs) + "; ") if needs else ""
+            raise ReadError(
+                f"{path}: pixel data is compressed ({syntax.name}) and no decoder is installed: "
+                f"{detail}{_DECODER_HINT}"
+            ) from exc
+        raise ReadError(f"{path}: cannot decode pixel data ({exc})") from exc
+
+
+def _frame_from_single(ds: Dataset, path: Path) -> _Frame:
+    spacing = _floats(ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing"))
+    thickness = _first(ds.get("SpacingBetweenSlices")) or _first(ds.get("SliceThickness"))
+    return _Frame(
+        load=lambda: _pixels(ds, path),
+        shape=(int(ds.Rows), int(ds.Columns)),
+        position=_floats(ds.get("ImagePositionPatient")),
+        orientation=_floats(ds.get("ImageOrientationPatient")),
+        pixel_spacing=None if spacing is None else (spacing[0], spacing[1]),
+        thickness=thickness,
+        slope=float(ds.get("RescaleSlope", 1.0) or 1.0),
+        intercept=float(ds.get("RescaleIntercept", 0.0) or 0.0),
+        order=(
+            float(ds.get("AcquisitionNumber") or 0),
+            float(ds.get("TemporalPositionIdentifier") or 0),
+            float(ds.get("InstanceNumber") or 0),
+        ),
+        window=_window(ds),
+        as_float=str(ds.get("Modality", "")) == "CT",
+    )
+
+
+def _group_and_stack(items: list[tuple[Dataset, Path]], source: str) -> list[ImageData]:
+    """Group single-frame datasets by series and orientation, then stack each group."""
+    groups: dict[tuple, list[tuple[Dataset, Path]]] = defaultdict(list)
+    for ds, file in items:
+        iop = ds.get("ImageOrientationPatient")
+        iop_key = tuple(np.round(_floats(iop), 4)) if iop is not None else None
+        groups[(str(ds.get("SeriesInstanceUID", "")), iop_key)].append((ds, file))
+    per_series: dict[str, int] = defaultdict(int)
+    for uid, _ in groups:
+        per_series[uid] += 1
+    images = []
+    for (uid, _), members in groups.items():
+        first, first_path = members[0]
+        name = _series_name(first, first_path)
+        if per_series[uid] > 1:
+            name = f"{name} ({_plane_name(members[0][0])})"
+        frames = [_frame_from_single(ds, file) for ds, file in members]
+        image = _stack(frames, name, source if len(members) > 1 else str(first_path))
+        image.modality = str(first.get("Modality", "OT") or "OT")
+        image.metadata.update(_series_facts(first, len(members)))
+        images.append(image)
+    return images
+
+
+def _plane_name(ds: Dataset) -> str:
+    iop = _floats(ds.get("ImageOrientationPatient"))
+    if iop is None:
+        return "no orientation"
+    normal = np.abs(np.cross(iop[:3], iop[3:]))
+    return ("sagittal", "coronal", "axial")[int(np.argmax(normal))]
+
+
+def _series_name(ds: Dataset, path: Path) -> str:
+    desc = str(ds.get("SeriesDescription", "") or "").strip()
+    if desc:
+        return desc
+    number = ds.get("SeriesNumber")
+    modality = str(ds.get("Modality", "") or "DICOM")
+    return f"{modality} series {number}" if number not in (None, "") else path.stem
+
+
+def _series_facts(ds: Dataset, n_files: int) -> dict[str, Any]:
+    """Non-identifying header facts worth keeping with a layer."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    return {
+        "format": "DICOM",
+        "modality": str(ds.get("Modality", "OT") or "OT"),
+        "series_description": str(ds.get("SeriesDescription", "") or ""),
+        "series_number": str(ds.get("SeriesNumber", "") or ""),
+        "body_part": str(ds.get("BodyPartExamined", "") or ""),
+        "manufacturer": str(ds.get("Manufacturer", "") or ""),
+        "image_type": [str(v) for v in (ds.get("ImageType") or [])],
+        "rescale_type": str(ds.get("RescaleType", "") or ""),
+        "transfer_syntax": getattr(syntax, "name", "") if syntax is not None else "",
+        "n_files": n_files,
+    }
+
+
+def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
+    """Sort frames along the slice normal, stack, rescale and reorient to LPS (z, y, x)."""
+    shapes = sorted({f.shape for f in frames})
+    if len(shapes) > 1:
+        raise ReadError(
+            f"{source}: series '{name}' mixes image sizes {shapes}; cannot stack it as one volume"
+        )
+    iop = frames[0].orientation
+    geometry_known = iop is not None and all(f.position is not None for f in frames)
+    if iop is None:
+        iop = np.array([1.0, 0, 0, 0, 1.0, 0])
+    row_dir, col_dir = iop[:3], iop[3:]
+    normal = np.cross(row_dir, col_dir)
+    ps = frames[0].pixel_spacing or (1.0, 1.0)
+    thickness = frames[0].thickness or 1.0
+    if geometry_known:
+        frames = sorted(frames, key=lambda f: (float(np.dot(f.position, normal)), f.order))
+    else:
+        frames = sorted(frames, key=lambda f: f.order)
+        base = frames[0].position if frames[0].position is not None else np.zeros(3)
+        for k, frame in enumerate(frames):
+            frame.position = base + k * thickness * normal
+    # Repeated positions (several time points / echoes): stack them on a time axis.
+    keys = np.round([float(np.dot(f.position, normal)) for f in frames], 3)
+    unique = np.unique(keys)
+    n_time = len(frames) // len(unique)
+    if n_time * len(unique) != len(frames):
+        raise ReadError(
+            f"{source}: series '{name}' has {len(frames)} slices at {len(unique)} positions "
+            "that do not form a regular volume"
+        )
+    by_pos = [
+        sorted([f for f, k in zip(frames, keys) if k == u], key=lambda f: f.order) for u in unique
+    ]
+    first = [group[0] for group in by_pos]
+    arrays = []
+    for t in range(n_time):
+        arrays.append(np.stack([_rescaled(group[t]) for group in by_pos]))
+    slice_vec = (
+        (first[-1].position - first[0].position) / (len(first) - 1)
+        if len(first) > 1
+        else thickness * normal
+    )
+    aff = np.eye(4)
+    aff[:3, 0] = slice_vec
+    aff[:3, 1] = ps[0] * col_dir
+    aff[:3, 2] = ps[1] * row_dir
+    aff[:3, 3] = first[0].position
+    volume = np.stack(arrays, axis=-1) if n_time > 1 else arrays[0]
+    if len(first) > 1 or n_time > 1:
+        data, spacing, origin, affine = canonicalise(volume, aff)
+    else:  # one slice: keep its plane as (1, rows, columns), any rotation goes to the affine
+        data = volume
+        spacing, origin, affine = split_affine(_REVERSE @ aff)
+    data = np.ascontiguousarray(data)
+    spacing, origin = with_time_axis(spacing, origin, data.ndim)
+    steps = np.diff([float(np.dot(f.position, normal)) for f in first])
+    facts: dict[str, Any] = {"source": source, **nan_facts(data)}
+    if steps.size and np.ptp(steps) > 1e-3 * max(abs(float(np.mean(steps))), 1e-6):
+        facts["irregular_slice_spacing"] = [float(s) for s in steps]
+    if not geometry_known:
+        facts["geometry"] = "missing: unit orientation and stacked positions assumed"
+    window = frames[0].window
+    return ImageData(
+        data=data,
+        spacing=spacing,
+        origin=origin,
+        name=name,
+        affine=affine,
+        contrast_limits=window or finite_limits(data),
+        metadata=facts,
+    )
+
+
+def _rescaled(frame: _Frame) -> np.ndarray:
+    pixels = frame.load()
+    if pixels.ndim != 2:
+        raise ReadError(f"frame of shape {pixels.shape}: colour DICOM images are not supported")
+    if frame.slope == 1.0 and frame.intercept == 0.0 and not frame.as_float:
+        return pixels
+    return (pixels.astype(np.float64) * frame.slope + frame.intercept).astype(np.float32)
+
+
+def _multiframe_image(ds: Dataset, path: Path) -> ImageData:
+    """Read a multi-frame (e.g. enhanced CT/MR) file using its functional groups when present."""
+    pixels = _pixels(ds, path)
+    n = int(ds.get("NumberOfFrames", 1) or 1)
+    if pixels.ndim == 2:
+        pixels = pixels[None]
+    if pixels.ndim != 3 or pixels.shape[0] != n:
+        raise ReadError(f"{path}: {n} frames of shape {pixels.shape} (colour?) are not supported")
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    shared = shared[0] if shared else Dataset()
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or [Dataset()] * n
+    frames = []
+    for k in range(n):
+        item = per_frame[k]
+
+        def group(keyword: str, item: Dataset = item) -> Dataset:
+            seq = item.get(keyword) or shared.get(keyword)
+            return seq[0] if seq else Dataset()
+
+        plane = group("PlanePositionSequence")
+        orient = group("PlaneOrientationSequence")
+        measures = group("PixelMeasuresSequence")
+        value = group("PixelValueTransformationSequence")
+        voi = group("FrameVOILUTSequence")
+        content = group("FrameContentSequence")
+        spacing = _floats(measures.get("PixelSpacing") or ds.get("PixelSpacing"))
+        frames.append(
+            _Frame(
+                load=lambda k=k: pixels[k],
+                shape=tuple(pixels.shape[1:]),
+                position=_floats(
+                    plane.get("ImagePositionPatient") or ds.get("ImagePositionPatient")
+                ),
+                orientation=_floats(
+                    orient.get("ImageOrientationPatient") or ds.get("ImageOrientationPatient")
+                ),
+                pixel_spacing=None if spacing is None else (spacing[0], spacing[1]),
+                thickness=_first(measures.get("SpacingBetweenSlices"))
+                or _first(ds.get("SpacingBetweenSlices"))
+                or _first(measures.get("SliceThickness"))
+                or _first(ds.get("SliceThickness")),
+                slope=float(value.get("RescaleSlope", ds.get("RescaleSlope", 1.0)) or 1.0),
+                intercept=float(
+                    value.get("RescaleIntercept", ds.get("RescaleIntercept", 0.0)) or 0
+                ),
+                order=(
+                    float(_first(content.get("TemporalPositionIndex")) or 0),
+                    float(_first(content.get("InStackPositionNumber")) or 0),
+                    float(k),
+                ),
+                window=_window(voi) or _window(ds),
+                as_float=str(ds.get("Modality", "")) == "CT",
+            )
+        )
+    image = _stack(frames, _series_name(ds, path), str(path))
+    image.modality = str(ds.get("Modality", "OT") or "OT")
+    image.metadata.update(_series_facts(ds, 1))
+    image.metadata["n_frames"] = n
+    return image
