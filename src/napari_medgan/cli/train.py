@@ -1,0 +1,129 @@
+"""``napari-medgan train``: train a GAN or conditional GAN on scans."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
+from napari_medgan.engine.checkpoint import LATEST, load_checkpoint
+
+from .common import CLIError, load_volumes, positive_int
+from .training import run_in_terminal
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a GAN (or a conditional GAN, one --condition per input)",
+        description="Train on NIfTI files, DICOM files or folders, or NRRD files. Give one "
+        "--condition per input for a conditional GAN, or none for an unconditional one. "
+        "Ctrl-C stops cleanly and saves a checkpoint; --resume continues it.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
+    add_training_options(p)
+    p.add_argument("--resume", metavar="DIR", help="continue from this run or checkpoint folder")
+    p.set_defaults(func=run)
+
+
+def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-run") -> None:
+    """Options shared by ``train`` and ``demo`` (defaults come from :class:`TrainConfig`)."""
+    d = TrainConfig()
+    p.add_argument(
+        "--condition",
+        action="append",
+        metavar="NAME",
+        help="condition (class) name of the matching input; repeat per input",
+    )
+    p.add_argument(
+        "--size", type=int, choices=SIZES, help=f"training resolution (default {d.size})"
+    )
+    p.add_argument("--steps", type=positive_int, help=f"training steps (default {d.steps})")
+    p.add_argument("--batch-size", type=positive_int, help=f"batch size (default {d.batch_size})")
+    p.add_argument("--lr-g", type=float, help=f"generator learning rate (default {d.lr_g})")
+    p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default {d.lr_d})")
+    p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
+    p.add_argument("--r1", type=float, dest="r1_gamma", help="R1 penalty weight (default 0: off)")
+    p.add_argument(
+        "--augment",
+        metavar="OPS",
+        help=f"comma-separated subset of {','.join(AUGMENT_OPS)}, or 'none' "
+        f"(default {','.join(d.augment)})",
+    )
+    p.add_argument(
+        "--slice-axis",
+        type=int,
+        choices=(0, 1, 2),
+        help="array axis to slice 3D volumes along (default 0: axial)",
+    )
+    p.add_argument(
+        "--out", metavar="DIR", help=f"run folder for checkpoints (default {out_default})"
+    )
+    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help=f"steps between checkpoints (default {d.checkpoint_every})",
+    )
+    p.add_argument(
+        "--preview-every", type=int, help=f"steps between preview PNGs (default {d.preview_every})"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    """Apply the options that were given on top of ``base`` and validate."""
+    changes = {}
+    for name in (
+        "size",
+        "steps",
+        "batch_size",
+        "lr_g",
+        "lr_d",
+        "loss",
+        "r1_gamma",
+        "slice_axis",
+        "device",
+        "seed",
+        "checkpoint_every",
+        "preview_every",
+    ):
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = value
+    if args.augment is not None:
+        changes["augment"] = () if args.augment.lower() == "none" else args.augment
+    if args.out is not None:
+        changes["out_dir"] = args.out
+    return base.replace(**changes).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    base = TrainConfig(slice_axis=0)
+    if args.resume:
+        ckpt = load_checkpoint(args.resume, with_training_state=False)
+        base = TrainConfig.from_dict(ckpt.config)
+        if args.out is None:
+            base = base.replace(out_dir=str(ckpt.path.parent.parent))
+    config = config_from_args(args, base)
+    out = Path(config.out_dir)
+    if not args.resume and (out / LATEST).exists():
+        raise CLIError(
+            f"{out} already holds a run; use --resume {out} to continue it or choose another --out"
+        )
+    volumes = load_volumes(args.inputs, args.condition)
+    dataset = build_dataset(volumes, config.size, config.slice_axis, config.min_foreground)
+    trainer = Trainer(config, dataset, resume=args.resume)
+    summary = ", ".join(f"{k}: {v}" for k, v in dataset.counts().items())
+    print(
+        f"{len(dataset)} training slices ({summary}) at {config.size}x{config.size}; "
+        f"device {trainer.device}",
+        file=sys.stderr,
+    )
+    if trainer.device.type == "cpu":
+        print("note: training on the CPU; a GPU is much faster (--device cuda)", file=sys.stderr)
+    last = run_in_terminal(trainer, quiet=args.quiet)
+    print(f"{last.status} at step {last.step}/{config.steps}; checkpoint: {last.checkpoint}")
+    return 0

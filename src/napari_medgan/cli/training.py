@@ -1,0 +1,73 @@
+"""Run a trainer in the terminal: progress bar, Ctrl-C stops cleanly, previews to PNG."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from napari_medgan.engine import Trainer, TrainReport
+
+from .sheets import contact_sheet, to_uint8
+
+
+def run_in_terminal(trainer: Trainer, quiet: bool = False) -> TrainReport:
+    """Iterate the trainer with a tqdm bar; the first Ctrl-C stops after a checkpoint.
+
+    Returns the last report (status ``finished`` or ``stopped``).
+    """
+    cfg = trainer.config
+    last: TrainReport | None = None
+
+    def on_sigint(signum, frame):  # first Ctrl-C: stop cleanly; second: default behaviour
+        signal.signal(signal.SIGINT, previous)
+        tqdm.write("stopping: finishing the step and saving a checkpoint (Ctrl-C again to abort)")
+        trainer.stop()
+
+    previous = signal.getsignal(signal.SIGINT)
+    in_main = _is_main_thread()
+    if in_main:
+        signal.signal(signal.SIGINT, on_sigint)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=trainer.step,
+        unit="step",
+        dynamic_ncols=True,
+        disable=quiet,
+        file=sys.stderr,
+        desc=f"training on {trainer.device}",
+    )
+    try:
+        for report in trainer.run():
+            bar.update(report.step - bar.n)
+            if report.status == "running":
+                bar.set_postfix_str(
+                    f"D {report.loss_d:.3f} G {report.loss_g:.3f} "
+                    f"D(x) {report.d_real:.2f} D(G(z)) {report.d_fake:.2f} "
+                    f"{report.images_per_s:.0f} img/s"
+                )
+            if report.preview is not None:
+                write_preview(report, Path(cfg.out_dir) / "preview.png")
+            last = report
+    finally:
+        bar.close()
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    assert last is not None
+    return last
+
+
+def write_preview(report: TrainReport, path: Path) -> None:
+    """Save the report's preview tiles (one per condition) as a PNG."""
+    rows = [
+        (name, to_uint8(tile[None])) for name, tile in zip(report.preview_names, report.preview)
+    ]
+    contact_sheet(rows, path, header=f"step {report.step}")
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

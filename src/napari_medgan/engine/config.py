@@ -1,0 +1,194 @@
+"""One training configuration, shared by the CLI, the widgets and the checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LOSSES = ("nonsaturating", "minimax", "hinge")
+AUGMENT_OPS = ("brightness", "contrast", "translation", "cutout")
+SIZES = (32, 64, 128, 256)
+
+
+class ConfigError(ValueError):
+    """A setting is out of range or inconsistent; the message says which and why."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run.
+
+    Parameters
+    ----------
+    size : int
+        Training resolution in pixels (square), a power of two from 32 to 256.
+    steps : int
+        Total number of discriminator/generator update pairs.
+    batch_size : int
+        Images per batch (real and fake each).
+    lr_g, lr_d : float
+        Adam learning rates of the generator and the discriminator.
+    beta1, beta2 : float
+        Adam betas (shared by both networks).
+    loss : str
+        ``"nonsaturating"`` (default), ``"minimax"`` (the original GAN game) or ``"hinge"``.
+    r1_gamma : float
+        Weight of the R1 gradient penalty on real images; 0 disables it.
+    r1_every : int
+        Apply R1 every this many steps (lazy regularisation, weight scaled to match).
+    augment : tuple of str
+        Differentiable augmentations applied to real and fake images alike (empty: none).
+    ema_decay : float
+        Decay of the exponential moving average of the generator used for sampling; 0 disables.
+    z_dim : int
+        Dimension of the latent vector.
+    base_channels : int
+        Channel width at the highest resolution; deeper layers double it up to ``max_channels``.
+    max_channels : int
+        Upper bound on the channel width of any layer.
+    slice_axis : int
+        Axis of 3D volumes along which 2D training slices are taken (0, 1 or 2, array order).
+    min_foreground : float
+        Slices whose fraction of foreground pixels is below this are skipped as near-empty.
+    preview_every : int
+        Attach preview samples to a report every this many steps (0: never).
+    checkpoint_every : int
+        Save a checkpoint every this many steps (0: only at the end and on stop).
+    keep_checkpoints : int
+        How many periodic checkpoints to keep on disk (the newest ones).
+    device : str
+        ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    seed : int
+        Seed of every random choice of the run (weights, batches, latents, augmentation).
+    out_dir : str
+        Folder of the run: checkpoints and previews go there.
+    """
+
+    size: int = 64
+    steps: int = 2000
+    batch_size: int = 32
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    loss: str = "nonsaturating"
+    r1_gamma: float = 0.0
+    r1_every: int = 4
+    augment: tuple[str, ...] = ("translation", "cutout")
+    ema_decay: float = 0.999
+    z_dim: int = 128
+    base_channels: int = 32
+    max_channels: int = 256
+    slice_axis: int = 2
+    min_foreground: float = 0.05
+    preview_every: int = 100
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    device: str = "auto"
+    seed: int = 0
+    out_dir: str = "medgan-run"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.augment, str):
+            self.augment = tuple(a for a in self.augment.replace(" ", "").split(",") if a)
+        else:
+            self.augment = tuple(self.augment)
+
+    def validate(self) -> TrainConfig:
+        """Check every setting; raise :class:`ConfigError` naming the first bad one.
+
+        Returns
+        -------
+        TrainConfig
+            ``self``, so calls can be chained.
+        """
+        if self.size not in SIZES:
+            raise ConfigError(f"size must be one of {', '.join(map(str, SIZES))} (got {self.size})")
+        _positive_int("steps", self.steps)
+        _positive_int("batch_size", self.batch_size)
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if not (0 < value < 1):
+                raise ConfigError(f"{name} must be between 0 and 1 (got {value})")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (0 <= value < 1):
+                raise ConfigError(f"{name} must be in [0, 1) (got {value})")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
+        if self.r1_gamma < 0:
+            raise ConfigError(f"r1_gamma must be >= 0 (got {self.r1_gamma})")
+        _positive_int("r1_every", self.r1_every)
+        unknown = [a for a in self.augment if a not in AUGMENT_OPS]
+        if unknown:
+            raise ConfigError(
+                f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENT_OPS)}"
+            )
+        if not (0 <= self.ema_decay < 1):
+            raise ConfigError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
+        _positive_int("z_dim", self.z_dim)
+        _positive_int("base_channels", self.base_channels)
+        if self.max_channels < self.base_channels:
+            raise ConfigError("max_channels must be >= base_channels")
+        if self.slice_axis not in (0, 1, 2):
+            raise ConfigError(f"slice_axis must be 0, 1 or 2 (got {self.slice_axis})")
+        if not (0 <= self.min_foreground < 1):
+            raise ConfigError(f"min_foreground must be in [0, 1) (got {self.min_foreground})")
+        for name in ("preview_every", "checkpoint_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (got {getattr(self, name)})")
+        _positive_int("keep_checkpoints", self.keep_checkpoints)
+        if not _valid_device(self.device):
+            raise ConfigError(
+                f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})"
+            )
+        if not self.out_dir:
+            raise ConfigError("out_dir must not be empty")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict."""
+        d = dataclasses.asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from :meth:`to_dict` output; unknown keys are refused with a clear error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def default_for_device(device: str) -> TrainConfig:
+    """Defaults that suit a device: small and quick on CPU, larger on a GPU."""
+    if device.startswith("cuda"):
+        return TrainConfig(size=128, steps=20000, batch_size=64, base_channels=64, device=device)
+    if device == "mps":
+        return TrainConfig(size=64, steps=5000, batch_size=32, device=device)
+    return TrainConfig(size=64, steps=1500, batch_size=32, device=device)
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+
+
+def _valid_device(device: str) -> bool:
+    if device in ("auto", "cpu", "cuda", "mps"):
+        return True
+    if device.startswith("cuda:"):
+        return device[5:].isdigit()
+    return False

@@ -1,0 +1,336 @@
+"""From volumes to a training set: slicing, intensity normalisation, resizing, conditions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+UNCONDITIONAL = "all"
+CT_WINDOW = (-1000.0, 1000.0)
+MR_PERCENTILES = (0.5, 99.5)
+
+
+class DataError(ValueError):
+    """Input images cannot make a training set; the message says why."""
+
+
+@dataclass
+class Volume:
+    """One scan (or 2D image) with its geometry and condition.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        2D ``(y, x)`` or 3D ``(z, y, x)`` array of intensities (HU for CT).
+    spacing : tuple of float
+        Physical size of a pixel along each axis (mm), same length as ``data.ndim``.
+    condition : str or None
+        Class name for conditional training; None for an unconditional GAN.
+    modality : str
+        ``"CT"`` (HU window) or anything else (robust percentiles).
+    name : str
+        Shown in messages.
+    mask : numpy.ndarray, optional
+        Same shape as ``data``; only slices where it is non-zero are used.
+    window : tuple of float, optional
+        Intensity window (low, high) overriding the modality default.
+    """
+
+    data: np.ndarray
+    spacing: tuple[float, ...] | None = None
+    condition: str | None = None
+    modality: str = "MR"
+    name: str = "image"
+    mask: np.ndarray | None = None
+    window: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        data = np.asarray(self.data)
+        if data.dtype.kind not in "biuf":
+            raise DataError(f"{self.name}: pixel type {data.dtype} is not a plain number type")
+        if data.ndim == 3 and data.shape[-1] in (3, 4) and data.shape[0] > 4:
+            raise DataError(f"{self.name}: looks like an RGB image; use a single-channel scan")
+        if data.ndim not in (2, 3):
+            raise DataError(
+                f"{self.name}: expected a 2D image or a 3D volume, got {data.ndim}D "
+                f"with shape {data.shape}"
+            )
+        if min(data.shape[-2:]) < 8:
+            raise DataError(
+                f"{self.name}: image of {data.shape[-2]}x{data.shape[-1]} pixels is too small "
+                "(at least 8x8 is needed)"
+            )
+        if self.spacing is None:
+            self.spacing = (1.0,) * data.ndim
+        self.spacing = tuple(float(s) for s in self.spacing)
+        if len(self.spacing) != data.ndim or any(
+            not np.isfinite(s) or s <= 0 for s in self.spacing
+        ):
+            raise DataError(f"{self.name}: spacing {self.spacing} does not fit shape {data.shape}")
+        if self.mask is not None and np.shape(self.mask) != data.shape:
+            raise DataError(
+                f"{self.name}: mask shape {np.shape(self.mask)} differs from image {data.shape}"
+            )
+        self.data = data
+
+
+@dataclass
+class IntensityTransform:
+    """Invertible map between scan units and the network's [-1, 1] range.
+
+    ``forward`` clips to the window ``[low, high]``; ``inverse`` is exact inside it.
+    """
+
+    low: float
+    high: float
+    kind: str = "percentile"
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = (np.asarray(x, dtype=np.float32) - self.low) / (self.high - self.low) * 2.0 - 1.0
+        return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        y = np.clip(np.asarray(y, dtype=np.float32), -1.0, 1.0)
+        return ((y + 1.0) / 2.0 * (self.high - self.low) + self.low).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low": float(self.low), "high": float(self.high), "kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> IntensityTransform:
+        return cls(low=float(d["low"]), high=float(d["high"]), kind=str(d.get("kind", "")))
+
+    @classmethod
+    def fit(cls, volumes: list[Volume]) -> IntensityTransform:
+        """Window for CT (HU), robust percentiles over all voxels otherwise."""
+        first = volumes[0]
+        if first.window is not None:
+            low, high = first.window
+            kind = "window"
+        elif first.modality.upper() == "CT":
+            low, high = CT_WINDOW
+            kind = "window"
+        else:
+            values = np.concatenate(
+                [_finite(v.data).ravel()[:: max(1, v.data.size // 2_000_000)] for v in volumes]
+            )
+            if values.size == 0:
+                raise DataError(f"{first.name}: no finite values")
+            low, high = np.percentile(values, MR_PERCENTILES)
+            kind = "percentile"
+        if not high > low:
+            raise DataError(
+                f"{first.name}: image is constant (all values {low:g}); nothing to learn from"
+            )
+        return cls(low=float(low), high=float(high), kind=kind)
+
+
+@dataclass
+class SliceGeometry:
+    """How a training image maps back to a native slice of one condition."""
+
+    native_shape: tuple[int, int]
+    native_spacing: tuple[float, float]
+    slice_spacing: float
+    resized_shape: tuple[int, int]
+    pixel_spacing: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "native_shape": list(self.native_shape),
+            "native_spacing": list(self.native_spacing),
+            "slice_spacing": self.slice_spacing,
+            "resized_shape": list(self.resized_shape),
+            "pixel_spacing": self.pixel_spacing,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SliceGeometry:
+        return cls(
+            native_shape=tuple(int(v) for v in d["native_shape"]),
+            native_spacing=tuple(float(v) for v in d["native_spacing"]),
+            slice_spacing=float(d["slice_spacing"]),
+            resized_shape=tuple(int(v) for v in d["resized_shape"]),
+            pixel_spacing=float(d["pixel_spacing"]),
+        )
+
+
+@dataclass
+class SliceDataset:
+    """Normalised training slices and what is needed to map samples back to scan units."""
+
+    images: torch.Tensor  # (N, 1, size, size) float32 in [-1, 1]
+    labels: torch.Tensor  # (N,) int64 class index
+    class_names: list[str]
+    transforms: dict[str, IntensityTransform]
+    geometry: dict[str, SliceGeometry]
+    conditional: bool
+    sources: list[str] = field(default_factory=list)  # volume name of each slice
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def counts(self) -> dict[str, int]:
+        """Number of slices per class."""
+        return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
+
+    def meta(self) -> dict[str, Any]:
+        """JSON-serialisable description stored in checkpoints."""
+        return {
+            "class_names": list(self.class_names),
+            "conditional": self.conditional,
+            "transforms": {k: t.to_dict() for k, t in self.transforms.items()},
+            "geometry": {k: g.to_dict() for k, g in self.geometry.items()},
+            "counts": self.counts(),
+        }
+
+
+def build_dataset(
+    volumes: list[Volume],
+    size: int,
+    slice_axis: int = 0,
+    min_foreground: float = 0.05,
+) -> SliceDataset:
+    """Slice, normalise and resize volumes into a training set.
+
+    Parameters
+    ----------
+    volumes : list of Volume
+        All with a condition name (conditional GAN) or all without (unconditional).
+    size : int
+        Square training size; slices keep their physical aspect ratio and are padded.
+    slice_axis : int
+        Axis of 3D volumes to slice along.
+    min_foreground : float
+        Minimum fraction of pixels above 5% of the window for a slice to be kept.
+
+    Raises
+    ------
+    DataError
+        On an empty list, mixed conditional/unconditional volumes, or no usable slice.
+    """
+    if not volumes:
+        raise DataError("no images given")
+    named = [v.condition is not None for v in volumes]
+    if any(named) and not all(named):
+        missing = [v.name for v in volumes if v.condition is None]
+        raise DataError(
+            "give every image a condition name or none at all; missing for: " + ", ".join(missing)
+        )
+    conditional = all(named)
+    class_names: list[str] = []
+    by_class: dict[str, list[Volume]] = {}
+    for v in volumes:
+        name = v.condition if conditional else UNCONDITIONAL
+        name = str(name).strip()
+        if not name:
+            raise DataError(f"{v.name}: empty condition name")
+        if name not in by_class:
+            class_names.append(name)
+            by_class[name] = []
+        by_class[name].append(v)
+
+    images, labels, sources = [], [], []
+    transforms: dict[str, IntensityTransform] = {}
+    geometry: dict[str, SliceGeometry] = {}
+    for label, name in enumerate(class_names):
+        vols = by_class[name]
+        transform = IntensityTransform.fit(vols)
+        transforms[name] = transform
+        for v in vols:
+            slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
+            norm = transform.forward(np.nan_to_num(slices, nan=transform.low))
+            if mask_slices is not None:
+                keep = mask_slices.reshape(len(norm), -1).any(axis=1)
+            else:
+                keep = (norm.reshape(len(norm), -1) > -0.9).mean(axis=1) >= min_foreground
+            if not keep.any():
+                continue
+            resized, geom = _resize_pad(norm[keep], in_plane, size, slice_spacing)
+            geometry.setdefault(name, geom)
+            images.append(resized)
+            labels.append(torch.full((len(resized),), label, dtype=torch.int64))
+            sources += [v.name] * len(resized)
+        if name not in geometry:
+            raise DataError(
+                f"condition {name!r}: every slice is near-empty "
+                f"(less than {min_foreground:.0%} foreground); check the image or the mask"
+            )
+    return SliceDataset(
+        images=torch.cat(images),
+        labels=torch.cat(labels),
+        class_names=class_names,
+        transforms=transforms,
+        geometry=geometry,
+        conditional=conditional,
+        sources=sources,
+    )
+
+
+def _finite(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    return a[np.isfinite(a)]
+
+
+def _slices(v: Volume, axis: int):
+    """(n, h, w) slices, mask slices, in-plane spacing, spacing between slices."""
+    data = np.asarray(v.data, dtype=np.float32)
+    if data.ndim == 2:
+        mask = None if v.mask is None else np.asarray(v.mask)[None]
+        return data[None], mask, tuple(v.spacing), 1.0
+    slices = np.moveaxis(data, axis, 0)
+    mask = None if v.mask is None else np.moveaxis(np.asarray(v.mask), axis, 0)
+    in_plane = tuple(s for i, s in enumerate(v.spacing) if i != axis)
+    return slices, mask, in_plane, float(v.spacing[axis])
+
+
+def _resize_pad(
+    slices: np.ndarray, spacing: tuple[float, float], size: int, slice_spacing: float
+) -> tuple[torch.Tensor, SliceGeometry]:
+    """Resample to isotropic pixels keeping the physical aspect ratio, pad with -1 to size."""
+    n, h, w = slices.shape
+    pixel = max(h * spacing[0], w * spacing[1]) / size
+    nh = int(min(size, max(1, round(h * spacing[0] / pixel))))
+    nw = int(min(size, max(1, round(w * spacing[1] / pixel))))
+    t = torch.from_numpy(np.ascontiguousarray(slices))[:, None]
+    t = F.interpolate(t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out = torch.full((n, 1, size, size), -1.0)
+    out[:, :, top : top + nh, left : left + nw] = t.clamp(-1, 1)
+    geom = SliceGeometry(
+        native_shape=(h, w),
+        native_spacing=(float(spacing[0]), float(spacing[1])),
+        slice_spacing=slice_spacing,
+        resized_shape=(nh, nw),
+        pixel_spacing=float(pixel),
+    )
+    return out, geom
+
+
+def to_native(images: np.ndarray, geom: SliceGeometry) -> np.ndarray:
+    """Crop the padding and resample training-size images back to the native slice grid.
+
+    Parameters
+    ----------
+    images : numpy.ndarray
+        ``(..., size, size)`` images in any units.
+    geom : SliceGeometry
+        The condition's geometry from the dataset or checkpoint.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    size = images.shape[-1]
+    nh, nw = geom.resized_shape
+    top, left = (size - nh) // 2, (size - nw) // 2
+    crop = images[..., top : top + nh, left : left + nw]
+    lead = crop.shape[:-2]
+    t = torch.from_numpy(np.ascontiguousarray(crop.reshape(-1, 1, nh, nw)))
+    t = F.interpolate(t, size=geom.native_shape, mode="bilinear", align_corners=False)
+    return t.numpy().reshape(*lead, *geom.native_shape)

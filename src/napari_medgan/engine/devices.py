@@ -1,0 +1,64 @@
+"""Device choice (cuda > mps > cpu) and mixed precision."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .config import ConfigError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda[:N]``/``mps`` into an available ``torch.device``.
+
+    Raises
+    ------
+    ConfigError
+        When the requested accelerator is not available to this torch build.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {name!r} requested but CUDA is not available to this torch build "
+                f"(torch {torch.__version__}); use --device cpu or install a CUDA build of torch"
+            )
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r}: only {torch.cuda.device_count()} GPU(s) present")
+        return torch.device(name)
+    if name == "mps":
+        if not _mps_available():
+            raise ConfigError("device 'mps' requested but Apple MPS is not available")
+        return torch.device("mps")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ConfigError(f"unknown device {name!r}")
+
+
+def available_devices() -> list[str]:
+    """Choices for a device menu: ``auto``, ``cpu``, then each GPU."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        names.append("mps")
+    return names
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA, a no-op elsewhere (CPU runs stay exactly reproducible)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())

@@ -1,0 +1,330 @@
+"""The alternating discriminator/generator loop, as an iterator of small reports.
+
+Every step yields a :class:`TrainReport`; preview images are attached only every
+``preview_every`` steps so a GUI thread is never flooded. :meth:`Trainer.stop` and
+:meth:`Trainer.pause` are safe to call from any thread. A checkpoint is written every
+``checkpoint_every`` steps, at the end, and when the run is stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .augment import augment
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import SliceDataset
+from .devices import autocast, resolve_device
+from .losses import d_loss, g_loss, r1_penalty
+from .models import build_models
+
+ARCH_KEYS = ("size", "z_dim", "base_channels", "max_channels")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN losses, out of memory...); the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainReport:
+    """What one training step reports.
+
+    ``preview`` (when present) is ``(n_classes, size, size)`` in the model range [-1, 1]: one tile
+    per condition, drawn by the EMA generator from fixed latents so it evolves smoothly.
+    """
+
+    step: int
+    total_steps: int
+    loss_d: float
+    loss_g: float
+    d_real: float
+    d_fake: float
+    images_per_s: float
+    elapsed_s: float
+    eta_s: float
+    device: str
+    status: str = "running"  # running | paused | finished | stopped
+    preview: np.ndarray | None = None
+    preview_names: list[str] = field(default_factory=list)
+    checkpoint: str | None = None
+
+
+class Trainer:
+    """Trains a GAN (one class) or a class-conditional GAN on a :class:`SliceDataset`.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Validated settings; ``out_dir`` receives the checkpoints.
+    dataset : SliceDataset
+        Training slices.
+    resume : path, optional
+        Checkpoint (or run folder) to continue from; architecture and classes must match.
+    """
+
+    def __init__(
+        self, config: TrainConfig, dataset: SliceDataset, resume: str | Path | None = None
+    ) -> None:
+        self.config = config.validate()
+        self.dataset = dataset
+        if len(dataset) == 0:
+            raise TrainingError("the training set is empty")
+        self.device = resolve_device(config.device)
+        self.out_dir = Path(config.out_dir)
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._gen = torch.Generator().manual_seed(config.seed)
+        torch.manual_seed(config.seed)
+        n_cls = len(dataset.class_names) if dataset.conditional else 1
+        self.G, self.D = build_models(
+            config.size, n_cls, config.z_dim, config.base_channels, config.max_channels
+        )
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas)
+        self.step = 0
+        if resume is not None:
+            self._load(load_checkpoint(resume))
+        for net in (self.G, self.D, self.G_ema):
+            net.to(self.device)
+        _optimizer_to(self.opt_g, self.device)
+        _optimizer_to(self.opt_d, self.device)
+        self.images = dataset.images.to(self.device)
+        self.labels = dataset.labels.to(self.device)
+        preview_gen = torch.Generator().manual_seed(config.seed + 1)
+        self._preview_z = torch.randn(n_cls, config.z_dim, generator=preview_gen)
+        self.last_checkpoint: Path | None = None
+        self._saved_step = -1
+
+    # ------------------------------------------------------------------ control (any thread)
+    def stop(self) -> None:
+        """Finish the current step, save a checkpoint and end the run."""
+        self._stop.set()
+        self._running.set()
+
+    def pause(self) -> None:
+        """Hold after the current step until :meth:`unpause` or :meth:`stop`."""
+        self._running.clear()
+
+    def unpause(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> Iterator[TrainReport]:
+        """Train until ``config.steps`` or :meth:`stop`; yield a report per step."""
+        cfg = self.config
+        total = cfg.steps
+        start_step, t0 = self.step, time.perf_counter()
+        stopped = False
+        try:
+            while self.step < total:
+                if self._stop.is_set():
+                    stopped = True
+                    break
+                if not self._running.is_set():
+                    yield self._report(0.0, 0.0, 0.0, 0.0, t0, start_step, status="paused")
+                    while not self._running.wait(0.1):
+                        pass
+                    continue
+                losses = self._train_step()
+                self.step += 1
+                if not all(math.isfinite(v) for v in losses):
+                    raise TrainingError(
+                        f"losses became NaN/inf at step {self.step}; lower the learning rates "
+                        "or enable R1; the last good checkpoint is kept"
+                    )
+                report = self._report(*losses, t0, start_step)
+                if cfg.preview_every and self.step % cfg.preview_every == 0:
+                    report.preview, report.preview_names = self.preview()
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    report.checkpoint = str(self.save())
+                yield report
+            stopped = stopped or self._stop.is_set()
+            report = self._report(
+                *self._last_losses, t0, start_step, status="stopped" if stopped else "finished"
+            )
+            report.preview, report.preview_names = self.preview()
+            report.checkpoint = str(self.save())
+            yield report
+        except GeneratorExit:
+            # the consumer dropped the loop (e.g. a worker was quit): keep the work done
+            if self.step != self._saved_step:
+                self.save()
+            raise
+        except torch.OutOfMemoryError:
+            raise TrainingError(
+                f"out of memory on {self.device} at step {self.step}; lower the batch size or "
+                "the resolution; the last checkpoint is kept"
+            ) from None
+
+    _last_losses: tuple[float, float, float, float] = (float("nan"),) * 4
+
+    def _train_step(self) -> tuple[float, float, float, float]:
+        cfg, gen, dev = self.config, self._gen, self.device
+        n, b = self.images.shape[0], cfg.batch_size
+        idx = torch.randint(0, n, (b,), generator=gen).to(dev)
+        real, y = self.images[idx], self.labels[idx]
+        self.G.train()
+        self.D.train()
+        # discriminator step
+        z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
+        with torch.no_grad(), autocast(dev):
+            fake = self.G(z, y).float()
+        r1_now = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
+        real_in = augment(real, cfg.augment, gen)
+        if r1_now:
+            real_in = real_in.detach().requires_grad_(True)
+        with autocast(dev, enabled=not r1_now):
+            real_logits = self.D(real_in, y).float()
+            fake_logits = self.D(augment(fake, cfg.augment, gen), y).float()
+            loss_d = d_loss(real_logits, fake_logits, cfg.loss)
+        if r1_now:
+            loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        # generator step
+        z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
+        self.D.requires_grad_(False)
+        with autocast(dev):
+            fake = self.G(z, y)
+            loss_g = g_loss(self.D(augment(fake.float(), cfg.augment, gen), y).float(), cfg.loss)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+        self._update_ema()
+        with torch.no_grad():
+            d_real = torch.sigmoid(real_logits).mean().item()
+            d_fake = torch.sigmoid(fake_logits).mean().item()
+        self._last_losses = (loss_d.item(), loss_g.item(), d_real, d_fake)
+        return self._last_losses
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.config.ema_decay == 0:
+            self.G_ema.load_state_dict(self.G.state_dict())
+            return
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p, 1.0 - decay)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    @torch.no_grad()
+    def preview(self) -> tuple[np.ndarray, list[str]]:
+        """One EMA sample per condition from fixed latents, ``(n_classes, size, size)``."""
+        n = self._preview_z.shape[0]
+        labels = torch.arange(n, device=self.device)
+        imgs = self.G_ema(self._preview_z.to(self.device), labels).float()
+        names = self.dataset.class_names if self.dataset.conditional else ["sample"]
+        return imgs[:, 0].cpu().numpy(), list(names)
+
+    def _report(self, loss_d, loss_g, d_real, d_fake, t0, start_step, status="running"):
+        elapsed = time.perf_counter() - t0
+        done = self.step - start_step
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (self.config.steps - self.step) / rate if rate > 0 else float("inf")
+        return TrainReport(
+            step=self.step,
+            total_steps=self.config.steps,
+            loss_d=loss_d,
+            loss_g=loss_g,
+            d_real=d_real,
+            d_fake=d_fake,
+            images_per_s=rate * self.config.batch_size,
+            elapsed_s=elapsed,
+            eta_s=eta,
+            device=str(self.device),
+            status=status,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self) -> Path:
+        """Write a checkpoint of the current state; returns its folder."""
+        if self.last_checkpoint is not None and self._saved_step == self.step:
+            return self.last_checkpoint
+        ckpt = Checkpoint(
+            step=self.step,
+            config=self.config.to_dict(),
+            meta=self.dataset.meta(),
+            models={
+                "G": self.G.state_dict(),
+                "G_ema": self.G_ema.state_dict(),
+                "D": self.D.state_dict(),
+            },
+            optimizers={"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
+            rng_state=self._gen.get_state(),
+        )
+        self.last_checkpoint = save_checkpoint(
+            self.out_dir, ckpt, keep=self.config.keep_checkpoints
+        )
+        self._saved_step = self.step
+        return self.last_checkpoint
+
+    def _load(self, ckpt: Checkpoint) -> None:
+        for key in ARCH_KEYS:
+            if ckpt.config.get(key) != getattr(self.config, key):
+                raise CheckpointError(
+                    f"cannot resume: checkpoint has {key}={ckpt.config.get(key)}, "
+                    f"settings say {getattr(self.config, key)}"
+                )
+        names = ckpt.meta.get("class_names")
+        if (
+            names != self.dataset.class_names
+            or ckpt.meta.get("conditional") != self.dataset.conditional
+        ):
+            raise CheckpointError(
+                f"cannot resume: checkpoint conditions {names} differ from the data's "
+                f"{self.dataset.class_names}"
+            )
+        try:
+            self.G.load_state_dict(ckpt.models["G"])
+            self.G_ema.load_state_dict(ckpt.models["G_ema"])
+            self.D.load_state_dict(ckpt.models["D"])
+            if ckpt.optimizers:
+                self.opt_g.load_state_dict(ckpt.optimizers["G"])
+                self.opt_d.load_state_dict(ckpt.optimizers["D"])
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"cannot resume from {ckpt.path}: {exc}") from None
+        if ckpt.rng_state is not None:
+            self._gen.set_state(ckpt.rng_state)
+        self.step = ckpt.step
+        if self.step >= self.config.steps:
+            raise CheckpointError(
+                f"the checkpoint is at step {self.step}; set more steps than that to continue"
+            )
+
+    def close(self) -> None:
+        """Drop tensors and free cached accelerator memory."""
+        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        elif self.device.type == "mps":
+            with contextlib.suppress(Exception):
+                torch.mps.empty_cache()
+
+
+def _optimizer_to(opt: torch.optim.Optimizer, device: torch.device) -> None:
+    for state in opt.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor) and k != "step":
+                state[k] = v.to(device)

@@ -1,0 +1,1 @@
+"""napari dock widgets: thin Qt shells over the engine."""
