@@ -20,13 +20,11 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from .types import (
-    _REVERSE,
     ImageData,
     ReadError,
     canonicalise,
     finite_limits,
     nan_facts,
-    split_affine,
     with_time_axis,
 )
 
@@ -323,11 +321,9 @@ def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
     aff[:3, 2] = ps[1] * row_dir
     aff[:3, 3] = first[0].position
     volume = np.stack(arrays, axis=-1) if n_time > 1 else arrays[0]
-    if len(first) > 1 or n_time > 1:
-        data, spacing, origin, affine = canonicalise(volume, aff)
-    else:  # one slice: keep its plane as (1, rows, columns), any rotation goes to the affine
-        data = volume
-        spacing, origin, affine = split_affine(_REVERSE @ aff)
+    # canonicalise takes spatial axes first in (column, row, slice) order, time last.
+    volume = np.moveaxis(volume, (0, 1, 2), (2, 1, 0))
+    data, spacing, origin, affine = canonicalise(volume, aff[:, [2, 1, 0, 3]])
     data = np.ascontiguousarray(data)
     spacing, origin = with_time_axis(spacing, origin, data.ndim)
     steps = np.diff([float(np.dot(f.position, normal)) for f in first])

@@ -145,6 +145,9 @@ def canonicalise(
 ) -> tuple[np.ndarray, tuple[float, ...], tuple[float, ...], np.ndarray | None]:
     """Flip/permute the three spatial axes so that they run along LPS, in (z, y, x) order.
 
+    A single slice (a spatial axis of length 1) keeps its plane: its axes are only reversed to
+    (slice, row, column) order and any rotation stays in the returned affine.
+
     Parameters
     ----------
     data : np.ndarray
@@ -159,11 +162,12 @@ def canonicalise(
         Data in (z, y, x) (or (t, z, y, x)) order, spacing and origin of the spatial axes, and
         the full 4x4 (z, y, x) index -> world affine if a rotation or shear remains, else None.
     """
-    ornt = io_orientation(index_to_lps_xyz)
-    transform = ornt_transform(ornt, _CANONICAL_ORNT)
-    shape3 = data.shape[:3]
-    data = apply_orientation(data, transform)
-    aff_xyz = index_to_lps_xyz @ inv_ornt_aff(transform, shape3)
+    aff_xyz = index_to_lps_xyz
+    if min(data.shape[:3]) > 1:
+        transform = ornt_transform(io_orientation(index_to_lps_xyz), _CANONICAL_ORNT)
+        shape3 = data.shape[:3]
+        data = apply_orientation(data, transform)
+        aff_xyz = index_to_lps_xyz @ inv_ornt_aff(transform, shape3)
     data = np.moveaxis(data, (0, 1, 2), (-1, -2, -3))  # spatial (x,y,z,t...) -> (t..., z,y,x)
     aff = _REVERSE @ aff_xyz @ _REVERSE
     return (data, *split_affine(aff))
