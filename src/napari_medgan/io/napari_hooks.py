@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from .nifti import write_nifti as _write_nifti
 from .nrrd_io import is_nrrd
 from .nrrd_io import write_nrrd as _write_nrrd
 from .readers import read_image
-from .types import image_from_layer
+from .types import WriteError, image_from_layer
 
 PathLike = str | Path | list[str] | list[Path]
 ReaderFunction = Callable[[PathLike], list[tuple]]
@@ -59,14 +60,28 @@ def get_dicom_reader(path: PathLike) -> ReaderFunction | None:
     return _claim(path, _looks_dicom)
 
 
+class LayerWriteError(OSError):
+    """A WriteError re-raised for napari, which silently drops ValueErrors from writers."""
+
+
+@contextmanager
+def _visible_errors() -> Iterator[None]:
+    try:
+        yield
+    except WriteError as exc:
+        raise LayerWriteError(str(exc)) from exc
+
+
 def write_nifti(path: str, data: Any, attributes: dict) -> list[str]:
     """Write one image layer as NIfTI with its geometry (never overwrites)."""
-    return [str(_write_nifti(path, image_from_layer(data, attributes)))]
+    with _visible_errors():
+        return [str(_write_nifti(path, image_from_layer(data, attributes)))]
 
 
 def write_nrrd(path: str, data: Any, attributes: dict) -> list[str]:
     """Write one image layer as NRRD with its geometry (never overwrites)."""
-    return [str(_write_nrrd(path, image_from_layer(data, attributes)))]
+    with _visible_errors():
+        return [str(_write_nrrd(path, image_from_layer(data, attributes)))]
 
 
 def write_dicom(path: str, data: Any, attributes: dict) -> list[str]:
@@ -74,6 +89,7 @@ def write_dicom(path: str, data: Any, attributes: dict) -> list[str]:
     folder = Path(path)
     if folder.suffix.lower() == ".dcm":
         folder = folder.with_suffix("")
-    image = image_from_layer(data, attributes)
-    files = write_synthetic_dicom(folder, image, description=f"synthetic {image.name}")
+    with _visible_errors():
+        image = image_from_layer(data, attributes)
+        files = write_synthetic_dicom(folder, image, description=f"synthetic {image.name}")
     return [str(f) for f in files]
