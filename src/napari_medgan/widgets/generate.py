@@ -1,0 +1,244 @@
+"""The Generate dock widget: samples and condition swaps from a checkpoint, as image layers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_medgan.engine import CheckpointError, Sampler, SamplingError
+from napari_medgan.io import WriteError, write_nifti, write_synthetic_dicom
+from napari_medgan.io.types import image_from_layer
+
+from .output_layers import GENERATED_KEY, sample_layer, swap_layer
+from .state import runs
+
+SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
+
+
+class GenerateWidget(QWidget):
+    """Draw samples from a trained model into layers that line up with the real scans.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari when the widget is docked.
+    """
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from magicgui.widgets import FileEdit
+
+        self.viewer = napari_viewer
+        self.sampler: Sampler | None = None
+        self.checkpoint = FileEdit(mode="d", tooltip="a run folder or one of its checkpoints")
+        self.info = QLabel("Choose a run folder (the last trained run is picked up).")
+        self.info.setWordWrap(True)
+        self.n = QSpinBox(minimum=1, maximum=512, value=8)
+        self.condition = QComboBox()
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.reference = QComboBox()
+        self.reference.setToolTip("generated layers take this layer's position and slice spacing")
+        self.generate_btn = QPushButton("Generate")
+        self.swap_btn = QPushButton("Condition swap")
+        self.swap_btn.setToolTip("one seed rendered under every condition, stacked on a new axis")
+        self.save_target = QComboBox()
+        self.save_btn = QPushButton("Save…")
+        self._build_layout()
+
+        self.checkpoint.changed.connect(lambda v: self.load(v))
+        self.condition.currentTextChanged.connect(self._match_reference)
+        self.generate_btn.clicked.connect(self.generate)
+        self.swap_btn.clicked.connect(self.condition_swap)
+        self.save_btn.clicked.connect(self._save_dialog)
+        events = napari_viewer.layers.events
+        for ev in (events.inserted, events.removed):
+            ev.connect(self._refresh_layers)
+        runs.run_saved.connect(self._on_new_run)
+        self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
+        self._refresh_layers()
+        self._update_buttons()
+        if runs.last_run:
+            self.checkpoint.value = runs.last_run
+
+    def _build_layout(self) -> None:
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        form.addRow("checkpoint", self.checkpoint.native)
+        form.addRow(self.info)
+        form.addRow("samples", self.n)
+        form.addRow("condition", self.condition)
+        form.addRow("seed", self.seed)
+        form.addRow("reference layer", self.reference)
+        layout.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.generate_btn)
+        row.addWidget(self.swap_btn)
+        layout.addLayout(row)
+        save = QHBoxLayout()
+        save.addWidget(self.save_target, 1)
+        save.addWidget(self.save_btn)
+        layout.addWidget(QLabel("<b>Save a generated layer</b>"))
+        layout.addLayout(save)
+        layout.addStretch(1)
+
+    # ------------------------------------------------------------------ model
+    def load(self, path: str | Path) -> bool:
+        """Load the generator of a run or checkpoint folder; False (and a notification) if not."""
+        if not str(path) or str(path) == ".":
+            return False
+        try:
+            sampler = Sampler.from_checkpoint(path, device="cpu")
+        except CheckpointError as exc:
+            self.sampler = None
+            self.info.setText(f"No model loaded: {exc}")
+            show_error(f"Cannot load checkpoint: {exc}")
+            self._update_buttons()
+            return False
+        self.sampler = sampler
+        kind = "conditional" if sampler.conditional else "unconditional"
+        self.info.setText(
+            f"{Path(sampler.path).parent.parent.name} · step {sampler.step} · {kind} · "
+            f"{sampler.size} px · {', '.join(sampler.class_names)}"
+        )
+        self.condition.clear()
+        self.condition.addItems(sampler.class_names)
+        self._update_buttons()
+        return True
+
+    def _on_new_run(self, run_dir: str) -> None:
+        self.checkpoint.value = run_dir  # reloads the newest checkpoint (signal -> load)
+        if str(self.checkpoint.value) == str(Path(run_dir)):
+            self.load(run_dir)
+
+    # ------------------------------------------------------------------ actions
+    def generate(self) -> Image | None:
+        """Add ``n`` samples of the chosen condition as a new image layer."""
+        if self.sampler is None:
+            show_error("Load a checkpoint first")
+            return None
+        cond = self.condition.currentText() if self.sampler.conditional else None
+        seed = self.seed.value()
+        try:
+            images = self.sampler.sample(self.n.value(), cond, seed=seed, units="native")
+        except SamplingError as exc:
+            show_error(f"Cannot generate: {exc}")
+            return None
+        data, kwargs = sample_layer(
+            self.viewer, self.sampler, images, cond, seed, self.reference_layer()
+        )
+        layer = self.viewer.add_image(data, **kwargs)
+        self._refresh_layers()
+        return layer
+
+    def condition_swap(self) -> Image | None:
+        """Render one seed under every condition: a layer with a leading condition axis."""
+        if self.sampler is None:
+            show_error("Load a checkpoint first")
+            return None
+        seed = self.seed.value()
+        try:
+            images = self.sampler.condition_swap(1, seed=seed, units="native")
+        except SamplingError as exc:
+            show_error(f"Cannot swap conditions: {exc}")
+            return None
+        data, kwargs = swap_layer(self.viewer, self.sampler, images, seed, self.reference_layer())
+        layer = self.viewer.add_image(data, **kwargs)
+        self._refresh_layers()
+        return layer
+
+    def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
+        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``)."""
+        image = image_from_layer(
+            layer.data,
+            {
+                "name": layer.name,
+                "scale": tuple(layer.scale),
+                "translate": tuple(layer.translate),
+                "metadata": {k: v for k, v in layer.metadata.items() if isinstance(v, (str, int))},
+            },
+        )
+        image.modality = str(layer.metadata.get("modality", "OT"))
+        try:
+            if image.data.ndim > 3:
+                raise WriteError(
+                    f"{layer.name}: a condition-swap stack is 4D; save one condition at a time"
+                )
+            if dicom:
+                written = write_synthetic_dicom(path, image, description=layer.name)
+                out = Path(path)
+                show_info(f"Saved {len(written)} DICOM slices in {out}")
+            else:
+                out = write_nifti(path, image)
+                show_info(f"Saved {out}")
+        except (WriteError, OSError) as exc:
+            show_error(f"Cannot save {layer.name}: {exc}")
+            return None
+        return out
+
+    def _save_dialog(self) -> None:
+        name = self.save_target.currentText()
+        if name not in self.viewer.layers:
+            show_error("Generate a layer first")
+            return
+        path, chosen = QFileDialog.getSaveFileName(
+            self, f"Save {name}", name.replace(" ", "_") + ".nii.gz", ";;".join(SAVE_FILTERS)
+        )
+        if path:
+            self.save_layer(self.viewer.layers[name], path, dicom=chosen == SAVE_FILTERS[2])
+
+    # ------------------------------------------------------------------ helpers
+    def reference_layer(self) -> Image | None:
+        name = self.reference.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None
+
+    def _match_reference(self, condition: str) -> None:
+        index = self.reference.findText(condition)
+        if index >= 0:
+            self.reference.setCurrentIndex(index)
+
+    def _refresh_layers(self, *_args) -> None:
+        images = [lay for lay in self.viewer.layers if isinstance(lay, Image)]
+        real = [lay.name for lay in images if not _ours(lay)]
+        generated = [lay.name for lay in images if lay.metadata.get(GENERATED_KEY)]
+        for combo, names in ((self.reference, real), (self.save_target, generated)):
+            current = combo.currentText()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItems(names)
+            if current in names:
+                combo.setCurrentText(current)
+            elif combo is self.save_target and names:
+                combo.setCurrentIndex(len(names) - 1)
+            combo.blockSignals(False)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        ok = self.sampler is not None
+        self.generate_btn.setEnabled(ok)
+        self.swap_btn.setEnabled(ok and self.sampler.conditional)
+        self.condition.setEnabled(ok and self.sampler.conditional)
+        self.save_btn.setEnabled(self.save_target.count() > 0)
+
+
+def _ours(layer: Image) -> bool:
+    return bool(layer.metadata.get(GENERATED_KEY) or layer.metadata.get("medgan_preview"))
+
+
+def _disconnect(slot) -> None:
+    try:
+        runs.run_saved.disconnect(slot)
+    except (RuntimeError, ValueError):
+        pass

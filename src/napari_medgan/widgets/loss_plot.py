@@ -1,0 +1,101 @@
+"""A live plot of the losses and discriminator outputs, redrawn a few times a second at most."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
+
+SERIES = ("loss_d", "loss_g", "d_real", "d_fake")
+LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(real)", "d_fake": "D(fake)"}
+COLORS = {"loss_d": "#4fc3f7", "loss_g": "#ffb74d", "d_real": "#81c784", "d_fake": "#e57373"}
+
+
+class LossPlot(QWidget):
+    """Two stacked axes: D and G losses; mean D(real) and D(fake) probabilities.
+
+    ``add`` is cheap (appends numbers); a timer redraws only when something changed, at most
+    every ``interval_ms``.
+    """
+
+    def __init__(self, interval_ms: int = 400, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figure = Figure(figsize=(4, 2.6), facecolor="#262930", layout="constrained")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(190)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.ax_loss, self.ax_prob = self.figure.subplots(2, 1, sharex=True)
+        self.lines = {}
+        for key in SERIES:
+            ax = self.ax_loss if key.startswith("loss") else self.ax_prob
+            (self.lines[key],) = ax.plot([], [], lw=1.2, color=COLORS[key], label=LABELS[key])
+        for ax, title in ((self.ax_loss, "loss"), (self.ax_prob, "probability")):
+            ax.set_facecolor("#1e1f24")
+            ax.tick_params(colors="#c8c8c8", labelsize=7)
+            ax.set_ylabel(title, color="#c8c8c8", fontsize=8)
+            for spine in ax.spines.values():
+                spine.set_color("#5a5a5a")
+            ax.legend(loc="upper right", fontsize=7, frameon=False, labelcolor="#e0e0e0", ncol=2)
+        self.ax_prob.set_ylim(0, 1)
+        self.ax_prob.set_xlabel("step", color="#c8c8c8", fontsize=8)
+        self.steps: list[int] = []
+        self.values: dict[str, list[float]] = {k: [] for k in SERIES}
+        self.draw_count = 0
+        self._dirty = False
+        self._last_draw = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def add(self, step: int, **values: float) -> None:
+        """Record one step's numbers (non-finite values are kept out of the plot)."""
+        if self.steps and step <= self.steps[-1]:
+            return
+        self.steps.append(step)
+        for key in SERIES:
+            v = float(values.get(key, np.nan))
+            self.values[key].append(v if np.isfinite(v) else np.nan)
+        self._dirty = True
+
+    def clear(self) -> None:
+        self.steps.clear()
+        for v in self.values.values():
+            v.clear()
+        self._dirty = True
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Redraw if something changed (called by the timer)."""
+        if not self._dirty or not self.isVisible():
+            return
+        self._dirty = False
+        x = np.asarray(self.steps)
+        for key, line in self.lines.items():
+            line.set_data(x, _smooth(np.asarray(self.values[key])))
+        if len(x):
+            self.ax_loss.relim()
+            self.ax_loss.autoscale_view()
+            self.ax_prob.set_xlim(x[0], max(x[-1], x[0] + 1))
+        self.canvas.draw_idle()
+        self.draw_count += 1
+        self._last_draw = time.perf_counter()
+
+    def stop_timer(self) -> None:
+        self._timer.stop()
+
+
+def _smooth(y: np.ndarray, window: int = 9) -> np.ndarray:
+    """A light running mean so the curves stay readable (no-op for short series)."""
+    if len(y) < 2 * window:
+        return y
+    kernel = np.ones(window) / window
+    padded = np.concatenate([np.full(window - 1, y[0]), y])
+    return np.convolve(padded, kernel, mode="valid")

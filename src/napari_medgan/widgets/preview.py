@@ -1,0 +1,79 @@
+"""The live preview layer: one tile per condition side by side, updated in place."""
+
+from __future__ import annotations
+
+import numpy as np
+from napari.layers import Image, Layer
+
+PREVIEW_NAME = "MedGAN preview"
+GAP = 2  # pixels of background between tiles
+
+
+def tile(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
+    """``(n, S, S)`` -> ``(S, n*S + (n-1)*gap)`` with -1 (background) between tiles."""
+    n, s, _ = preview.shape
+    out = np.full((s, n * s + (n - 1) * gap), -1.0, dtype=np.float32)
+    for i in range(n):
+        out[:, i * (s + gap) : i * (s + gap) + s] = preview[i]
+    return out
+
+
+def show_preview(
+    viewer,
+    preview: np.ndarray,
+    names: list[str],
+    pixel_spacing: float,
+    beside: Layer | None = None,
+    step: int = 0,
+) -> Image:
+    """Add or update the preview layer.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    preview : numpy.ndarray
+        ``(n_classes, S, S)`` in the model range [-1, 1].
+    names : list of str
+        Condition of each tile, left to right.
+    pixel_spacing : float
+        mm per training pixel, so tiles have the physical size of the source slices.
+    beside : Layer, optional
+        Place the preview to the right of this layer (in the displayed plane).
+    step : int
+        Training step, kept in the layer metadata.
+    """
+    data = tile(np.asarray(preview, dtype=np.float32))
+    scale = (pixel_spacing, pixel_spacing)
+    meta = {"medgan_preview": True, "conditions": list(names), "step": int(step)}
+    layer = _find(viewer)
+    if layer is None:
+        layer = viewer.add_image(
+            data,
+            name=PREVIEW_NAME,
+            scale=scale,
+            translate=_beside(beside),
+            contrast_limits=(-1.0, 1.0),
+            colormap="gray",
+            metadata=meta,
+        )
+    else:
+        layer.data = data
+        layer.scale = scale
+        layer.contrast_limits = (-1.0, 1.0)  # new data keeps old limits otherwise
+        layer.metadata.update(meta)
+    return layer
+
+
+def _find(viewer) -> Image | None:
+    for layer in viewer.layers:
+        if isinstance(layer, Image) and layer.metadata.get("medgan_preview"):
+            return layer
+    return None
+
+
+def _beside(layer: Layer | None, gap_mm: float = 10.0) -> tuple[float, float]:
+    """Translate (y, x) that puts a 2D layer to the right of ``layer`` in world space."""
+    if layer is None:
+        return (0.0, 0.0)
+    ext = np.asarray(layer.extent.world, dtype=float)
+    return (float(ext[0, -2]), float(ext[1, -1] + gap_mm))

@@ -1,0 +1,40 @@
+"""Shared fixtures: small real MNI152 volumes and a notification recorder for widget tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mni_small():
+    """MNI152 T1, GM, WM at 4 mm, 24 central axial slices: ``{name: ImageData}``."""
+    from napari_medgan.io import load_mni152
+
+    out = {}
+    for image in load_mni152(resolution=2):
+        z0 = image.data.shape[0] // 2 - 24
+        data = np.ascontiguousarray(image.data[z0 : z0 + 48 : 2, ::2, ::2], dtype=np.float32)
+        spacing = tuple(2 * s for s in image.spacing)
+        origin = (image.origin[0] + z0 * image.spacing[0], *image.origin[1:])
+        out[image.name] = image.__class__(
+            data=data, spacing=spacing, origin=origin, name=image.name, modality="MR"
+        )
+    return out
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """Record napari notifications shown by the widgets: list of ``(level, message)``."""
+    import napari_medgan.widgets.generate as generate
+    import napari_medgan.widgets.train as train
+
+    seen: list[tuple[str, str]] = []
+    for module in (train, generate):
+        for level in ("error", "warning", "info"):
+            name = f"show_{level}"
+            if hasattr(module, name):
+                monkeypatch.setattr(
+                    module, name, lambda msg, _lvl=level: seen.append((_lvl, str(msg)))
+                )
+    return seen
