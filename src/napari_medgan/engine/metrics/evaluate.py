@@ -285,7 +285,8 @@ class EvaluationResult:
     """Scores, baselines and the arrays the report and widgets need.
 
     ``to_dict()`` is the JSON-serialisable record written to ``metrics.json``; the arrays
-    (``generated``, ``real``, ``nn_index``, ``nn_distance``) stay in memory only.
+    (``generated``, ``real``, ``nn_index``, ``nn_distance``) stay in memory only, and
+    ``reference`` (trained networks, baselines) can score more images with :func:`score`.
     """
 
     data: dict[str, Any]
@@ -294,6 +295,7 @@ class EvaluationResult:
     real: np.ndarray = field(repr=False)
     nn_index: np.ndarray = field(repr=False)
     nn_distance: np.ndarray = field(repr=False)
+    reference: Reference | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return self.data
@@ -418,7 +420,7 @@ def score(
         "seconds": round(time.perf_counter() - t0, 2),
     }
     _tick(progress, None, "done", 1.0)
-    return EvaluationResult(data, gen, labels, ref.images, nn_idx[:, 0], nn_dist[:, 0])
+    return EvaluationResult(data, gen, labels, ref.images, nn_idx[:, 0], nn_dist[:, 0], ref)
 
 
 def evaluate(
