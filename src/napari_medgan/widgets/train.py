@@ -51,6 +51,7 @@ class TrainWidget(QWidget):
         self.last_report: TrainReport | None = None
         self.pixel_spacing = 1.0
         self._source = None
+        self._closed = False
         self._jobs: list[TrainJob] = []  # shared with the shutdown hooks (no reference to self)
 
         self.table = LayerTable(napari_viewer)
@@ -67,6 +68,8 @@ class TrainWidget(QWidget):
         self.stop_btn = QPushButton("Stop")
         self.progress = QProgressBar()
         self.progress.setFormat("step %v / %m")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
         self.status = QLabel("Tick image layers, check the settings, press Start.")
         self.status.setWordWrap(True)
         self.plot = LossPlot()
@@ -106,6 +109,7 @@ class TrainWidget(QWidget):
         for b in (self.start_btn, self.pause_btn, self.stop_btn):
             buttons.addWidget(b)
         layout.addLayout(buttons)
+        layout.addWidget(self.summary)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
@@ -163,12 +167,14 @@ class TrainWidget(QWidget):
 
     # ------------------------------------------------------------------ worker messages
     def _on_yield(self, msg) -> None:
+        if self._closed:
+            return
         if isinstance(msg, JobReady):
             self.pixel_spacing = msg.pixel_spacing
             counts = ", ".join(f"{k}: {v}" for k, v in msg.counts.items())
             kind = "conditional GAN" if msg.conditional else "GAN"
             again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
-            self.status.setText(f"{kind} on {msg.device} · slices {counts}{again}")
+            self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")
             if self.state is TrainState.STARTING:
                 self._set_state(TrainState.TRAINING)
         elif isinstance(msg, JobFailed):
@@ -208,6 +214,8 @@ class TrainWidget(QWidget):
             show_info(f"{word} at step {r.step}; checkpoint saved in {r.checkpoint}")
 
     def _on_finished(self) -> None:
+        if self._closed:
+            return
         self.job, self.worker = None, None
         self._set_state(TrainState.IDLE)
         self._update_resume_note()
@@ -258,6 +266,7 @@ class TrainWidget(QWidget):
         _stop_all(self._jobs)
 
     def closeEvent(self, event) -> None:
+        self._closed = True
         self._shutdown()
         self.plot.stop_timer()
         super().closeEvent(event)

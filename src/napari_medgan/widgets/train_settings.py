@@ -151,7 +151,10 @@ class TrainSettings(QWidget):
                     value = list(value)
                 elif name == "device" and value not in widget.choices:
                     widget.choices = (*widget.choices, value)
-                widget.value = value
+                try:
+                    widget.value = value
+                except ValueError:  # out of the form's range: validate() will name it
+                    pass
         finally:
             self._updating = False
         self._update_device_note()
