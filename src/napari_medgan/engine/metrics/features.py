@@ -24,6 +24,7 @@ from .stats import CI_LEVEL, recentred_interval, resample_indices
 ARCH = "medgan-smallcnn-v1"
 FEATURE_DIM = 64
 MAX_INPUT = 64
+META_KEY = "_meta_json"
 
 
 class SmallCNN(nn.Module):
@@ -94,8 +95,12 @@ class TrainedNet:
         if self._blob is None:
             from safetensors.torch import save
 
+            # The description travels as a uint8 tensor of sorted-key JSON: safetensors writes
+            # its string metadata in random order, which would make the file hash vary.
             state = {k: v.detach().contiguous() for k, v in self.net.state_dict().items()}
-            self._blob = save(state, metadata=self.metadata())
+            meta = json.dumps(self.metadata(), sort_keys=True).encode()
+            state[META_KEY] = torch.tensor(list(meta), dtype=torch.uint8)
+            self._blob = save(state)
         return self._blob
 
     def metadata(self) -> dict[str, str]:
@@ -137,17 +142,20 @@ class TrainedNet:
     @classmethod
     def load(cls, path: str | Path) -> TrainedNet:
         """Load a net saved by :meth:`save`; the hash is that of the file's bytes."""
-        from safetensors import safe_open
+        from safetensors import SafetensorError
         from safetensors.torch import load
 
         blob = Path(path).read_bytes()
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
+        try:
+            state = load(blob)
+            meta = json.loads(bytes(state.pop(META_KEY).tolist()).decode())
+        except (SafetensorError, KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: not a {ARCH} network ({exc})") from None
         if meta.get("arch") != ARCH:
             raise ValueError(f"{path}: not a {ARCH} network (arch={meta.get('arch')!r})")
         tasks = json.loads(meta["tasks"])
         net = SmallCNN(int(meta["size"]), tasks)
-        net.load_state_dict(load(blob))
+        net.load_state_dict(state)
         net.eval()
         return cls(net, meta["kind"], tasks, int(meta["steps"]), int(meta["seed"]), _blob=blob)
 
