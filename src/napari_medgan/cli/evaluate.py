@@ -23,18 +23,41 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "report.md, plots and the trained feature networks (safetensors) into --out.",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="run folder or checkpoint folder")
-    p.add_argument("inputs", nargs="+", metavar="REAL_INPUT",
-                   help="real scans (NIfTI / DICOM / NRRD), normally the training scans")
-    p.add_argument("--condition", action="append", metavar="NAME",
-                   help="condition of the matching real input; repeat per input")
-    p.add_argument("--heldout", nargs="+", metavar="INPUT",
-                   help="real scans the model never saw (sharper memorization test)")
-    p.add_argument("--heldout-condition", action="append", metavar="NAME",
-                   help="condition of the matching --heldout input; repeat per input")
-    p.add_argument("--n", type=positive_int,
-                   help="generated slices in total (default: as many as real, at most 1000)")
-    p.add_argument("--bootstrap", type=positive_int, default=200,
-                   help="bootstrap replicates per interval (default 200)")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="REAL_INPUT",
+        help="real scans (NIfTI / DICOM / NRRD), normally the training scans",
+    )
+    p.add_argument(
+        "--condition",
+        action="append",
+        metavar="NAME",
+        help="condition of the matching real input; repeat per input",
+    )
+    p.add_argument(
+        "--heldout",
+        nargs="+",
+        metavar="INPUT",
+        help="real scans the model never saw (sharper memorization test)",
+    )
+    p.add_argument(
+        "--heldout-condition",
+        action="append",
+        metavar="NAME",
+        help="condition of the matching --heldout input; repeat per input",
+    )
+    p.add_argument(
+        "--n",
+        type=positive_int,
+        help="generated slices in total (default: as many as real, at most 1000)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=200,
+        help="bootstrap replicates per interval (default 200)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and metrics (default 0)")
     p.add_argument("--device", default="cpu", help="device for sampling (default cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="new (or empty) output folder")
@@ -48,8 +71,9 @@ def check_out_dir(path: str | Path) -> Path:
         if not out.is_dir():
             raise CLIError(f"{out}: exists and is not a folder")
         if any(out.iterdir()):
-            raise CLIError(f"{out}: folder is not empty; choose a new --out (nothing is "
-                           "overwritten)")
+            raise CLIError(
+                f"{out}: folder is not empty; choose a new --out (nothing is overwritten)"
+            )
     parent = out.absolute().parent
     if not parent.is_dir():
         raise CLIError(f"{parent}: output parent folder does not exist")
@@ -73,8 +97,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"evaluate: {frac:4.0%} {stage}", file=sys.stderr)
 
     try:
-        result = evaluate_sampler(sampler, volumes, heldout, n=args.n, seed=args.seed,
-                                  n_boot=args.bootstrap, progress=progress)
+        result = evaluate_sampler(
+            sampler,
+            volumes,
+            heldout,
+            n=args.n,
+            seed=args.seed,
+            n_boot=args.bootstrap,
+            progress=progress,
+        )
     except ValueError as exc:
         if type(exc) is ValueError:  # engine input checks; the domain errors pass through
             raise CLIError(str(exc)) from None
@@ -92,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
         raise
     mem = result.to_dict()["memorization"]
     print(out / "report.md")
-    print(f"evaluate: extractor {result_ext['name']}; memorization "
-          f"{'FLAGGED: ' + '; '.join(mem['reasons']) if mem['flagged'] else 'ok'}",
-          file=sys.stderr)
+    print(
+        f"evaluate: extractor {result_ext['name']}; memorization "
+        f"{'FLAGGED: ' + '; '.join(mem['reasons']) if mem['flagged'] else 'ok'}",
+        file=sys.stderr,
+    )
     return 0
 
 

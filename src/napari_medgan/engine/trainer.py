@@ -132,6 +132,7 @@ class Trainer:
         total = cfg.steps
         start_step, t0 = self.step, time.perf_counter()
         stopped = False
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         try:
             while self.step < total:
                 if self._stop.is_set():

@@ -1,0 +1,46 @@
+"""Small real data for engine and CLI tests: the MNI152 templates, downsampled."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from napari_medgan.engine import TrainConfig, Volume
+
+
+@functools.lru_cache(maxsize=1)
+def mni_arrays() -> tuple[tuple[str, np.ndarray, tuple[float, ...]], ...]:
+    """(name, (z, y, x) array at 4 mm, spacing) for T1, GM and WM."""
+    from napari_medgan.io import load_mni152
+
+    return tuple(
+        (im.name, np.ascontiguousarray(im.data[::2, ::2, ::2]), tuple(s * 2 for s in im.spacing))
+        for im in load_mni152()
+    )
+
+
+def mni_volumes(conditional: bool = True) -> list[Volume]:
+    """The three templates as volumes (conditions T1/GM/WM, or none)."""
+    return [
+        Volume(data=a, spacing=sp, condition=name if conditional else None, name=name)
+        for name, a, sp in mni_arrays()
+    ]
+
+
+def tiny_config(out_dir, **changes) -> TrainConfig:
+    """A network small enough for tests on 2 CPU cores."""
+    base = TrainConfig(
+        size=32,
+        steps=12,
+        batch_size=8,
+        base_channels=8,
+        max_channels=32,
+        z_dim=32,
+        preview_every=5,
+        checkpoint_every=0,
+        device="cpu",
+        seed=3,
+        out_dir=str(out_dir),
+    )
+    return base.replace(**changes)
