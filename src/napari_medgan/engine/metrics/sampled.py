@@ -79,8 +79,6 @@ def evaluate_sampler(
         Latents rendered under every condition for the swap accuracy (conditional models;
         default ``max(8, n // (2 * conditions))``).
     """
-    if progress is not None:
-        progress("slicing real scans", 0.0)
     ds, labels = dataset_for(sampler, real_volumes)
     real = ds.images[:, 0].numpy()
     h = hl = hg = None
@@ -96,7 +94,7 @@ def evaluate_sampler(
             raise DataError("the held-out scans share no condition with the real scans")
     total = n if n is not None else min(len(real), MAX_DEFAULT_N)
     counts = np.array([(labels == c).sum() for c in present], dtype=np.float64)
-    per = np.maximum(1, np.round(total * counts / counts.sum()).astype(int))
+    per = _allocate(int(total), counts)
     if progress is not None:
         progress("sampling the generator", 0.01)
     gen, glab = [], []
@@ -128,3 +126,12 @@ def evaluate_sampler(
         "slice_axis": int(sampler.config.slice_axis),
     }
     return result
+
+
+def _allocate(total: int, counts: np.ndarray) -> np.ndarray:
+    """Split ``total`` proportionally to ``counts`` (largest remainders), at least 1 each."""
+    share = total * counts / counts.sum()
+    per = np.floor(share).astype(int)
+    for i in np.argsort(-(share - per))[: total - per.sum()]:
+        per[i] += 1
+    return np.maximum(per, 1)
