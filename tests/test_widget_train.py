@@ -242,3 +242,34 @@ def test_closing_mid_training_stops_without_hang(make_napari_viewer, qtbot, tmp_
     widget.close()
     assert job.done.wait(20)
     assert (tmp_path / "run" / "latest").exists()  # the stop saved a checkpoint
+
+
+def test_event_loop_stays_responsive_while_training(make_napari_viewer, qtbot, tmp_path, mni_small):
+    """A 10 ms timer keeps firing on time while the worker trains and previews update."""
+    import time
+
+    viewer = make_napari_viewer()
+    add_mni(viewer, mni_small)
+    widget = make_widget(viewer, tmp_path, steps=100_000, preview_every=5)
+    assert widget.start()
+    qtbot.waitUntil(lambda: widget.last_report is not None, timeout=60_000)
+    delays, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        delays.append((now - last[0]) * 1000 - 10)
+        last[0] = now
+
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    qtbot.wait(3000)
+    timer.stop()
+    widget.stop()
+    wait_idle(qtbot, widget)
+    d = np.maximum(np.asarray(delays[1:]), 0)
+    p95 = float(np.percentile(d, 95))
+    print(f"event loop while training: {len(d)} ticks, p95 {p95:.1f} ms, max {d.max():.1f} ms")
+    assert len(d) > 50 and p95 < 250

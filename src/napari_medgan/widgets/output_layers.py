@@ -120,8 +120,7 @@ def swap_layer(
         units, limits = "model [-1, 1] per condition", (-1.0, 1.0)
     scale, translate, axis = _placement(viewer, sampler, names[0], ref, beside)
     data = np.moveaxis(images, 1, axis + 1)
-    labels = ["z", "y", "x"]
-    labels[axis] = "sample"
+    labels = ["z", "y", "x"]  # the stack shares the scans' axes, so it keeps their names
     name = f"{model_name(sampler)} swap step{sampler.step} seed{seed} [{' | '.join(names)}]"
     kwargs = {
         "name": unique_name(viewer, name),
