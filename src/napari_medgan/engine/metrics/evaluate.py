@@ -259,7 +259,9 @@ def _memorization_scores(
     auth = mem.authentic(dist, idx, ref.t_self_nn).astype(np.float64) * 100
     v, ci = mean_ci(auth, nb, s)
     out["authpct"] = {"value": v, "ci": list(ci)}
-    near = (dist < ref.copy_threshold).astype(np.float64)
+    # near-copies of *any* training slice (all of R); the baseline can only use T
+    to_train = dist if baseline else mem.nearest_neighbours(images, ref.images, 1)[1][:, 0]
+    near = (to_train < ref.copy_threshold).astype(np.float64)
     v, ci = mean_ci(near, nb, s)
     out["near_copy_fraction"] = {"value": v, "ci": list(ci)}
     emb = mem.pca_apply(images, *ref.pca)
