@@ -181,7 +181,7 @@ def _pairs_plot(result: EvaluationResult, path: Path, plt) -> str:
         axes[0, j].imshow(result.generated[i], cmap="gray", vmin=-1, vmax=1)
         axes[0, j].set_title(f"gen #{i}", fontsize=7)
         axes[1, j].imshow(result.real[result.nn_index[i]], cmap="gray", vmin=-1, vmax=1)
-        axes[1, j].set_title(f"{src[i][:14]}\nd={result.nn_distance[i]:.3f}", fontsize=6)
+        axes[1, j].set_title(f"{src[i][-10:]} d={result.nn_distance[i]:.3f}", fontsize=6)
         for a in axes[:, j]:
             a.axis("off")
     fig.suptitle("Generated images closest to a training slice (top) and that slice (bottom)",
