@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -23,7 +23,7 @@ from napari_medgan.io import WriteError, write_nifti, write_synthetic_dicom
 from napari_medgan.io.types import image_from_layer
 
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
-from .state import runs
+from .state import memorization, runs
 
 SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
 
@@ -46,6 +46,10 @@ class GenerateWidget(QWidget):
         self.checkpoint = FileEdit(mode="d", tooltip="a run folder or one of its checkpoints")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
+        self.flag = QLabel()  # memorization verdict of the Evaluate widget, when flagged
+        self.flag.setWordWrap(True)
+        self.flag.setStyleSheet("color: #c62828; font-weight: bold;")
+        self.flag.hide()
         self.n = QSpinBox(minimum=1, maximum=512, value=8)
         self.condition = QComboBox()
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
@@ -68,6 +72,8 @@ class GenerateWidget(QWidget):
             ev.connect(self._refresh_layers)
         runs.run_saved.connect(self._on_new_run)
         self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
+        memorization.verdict.connect(self._update_flag)
+        self.destroyed.connect(lambda *_: _disconnect(self._update_flag, memorization.verdict))
         self._refresh_layers()
         self._update_buttons()
         if runs.last_run:
@@ -78,6 +84,7 @@ class GenerateWidget(QWidget):
         form = QFormLayout()
         form.addRow("checkpoint", self.checkpoint.native)
         form.addRow(self.info)
+        form.addRow(self.flag)
         form.addRow("samples", self.n)
         form.addRow("condition", self.condition)
         form.addRow("seed", self.seed)
@@ -106,6 +113,7 @@ class GenerateWidget(QWidget):
             self.info.setText(f"No model loaded: {exc}")
             show_error(f"Cannot load checkpoint: {exc}")
             self._update_buttons()
+            self._update_flag()
             return False
         self.sampler = sampler
         kind = "conditional" if sampler.conditional else "unconditional"
@@ -116,6 +124,7 @@ class GenerateWidget(QWidget):
         self.condition.clear()
         self.condition.addItems(sampler.class_names)
         self._update_buttons()
+        self._update_flag()
         return True
 
     def _on_new_run(self, run_dir: str) -> None:
@@ -129,6 +138,7 @@ class GenerateWidget(QWidget):
         if self.sampler is None:
             show_error("Load a checkpoint first")
             return None
+        self._warn_if_flagged(self.sampler.path)
         cond = self.condition.currentText() if self.sampler.conditional else None
         seed = self.seed.value()
         try:
@@ -148,6 +158,7 @@ class GenerateWidget(QWidget):
         if self.sampler is None:
             show_error("Load a checkpoint first")
             return None
+        self._warn_if_flagged(self.sampler.path)
         seed = self.seed.value()
         try:
             images = self.sampler.condition_swap(1, seed=seed, units="native")
@@ -161,6 +172,7 @@ class GenerateWidget(QWidget):
 
     def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
         """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``)."""
+        self._warn_if_flagged(layer.metadata.get("model"))
         image = image_from_layer(
             layer.data,
             {
@@ -198,6 +210,23 @@ class GenerateWidget(QWidget):
         )
         if path:
             self.save_layer(self.viewer.layers[name], path, dicom=chosen == SAVE_FILTERS[2])
+
+    # ------------------------------------------------------------------ memorization flag
+    def _update_flag(self, *_args) -> None:
+        reasons = memorization.reasons(self.sampler.path if self.sampler else None)
+        self.flag.setText(
+            "⚠ Evaluation flagged this checkpoint for copying training slices: "
+            + "; ".join(reasons)
+        )
+        self.flag.setVisible(bool(reasons))
+
+    def _warn_if_flagged(self, checkpoint) -> None:
+        reasons = memorization.reasons(checkpoint)
+        if reasons:
+            show_warning(
+                "This checkpoint may copy training slices (memorization test): "
+                + "; ".join(reasons)
+            )
 
     # ------------------------------------------------------------------ helpers
     def reference_layer(self) -> Image | None:
@@ -237,8 +266,8 @@ def _ours(layer: Image) -> bool:
     return bool(layer.metadata.get(GENERATED_KEY) or layer.metadata.get("medgan_preview"))
 
 
-def _disconnect(slot) -> None:
+def _disconnect(slot, signal=None) -> None:
     try:
-        runs.run_saved.disconnect(slot)
+        (signal or runs.run_saved).disconnect(slot)
     except (RuntimeError, ValueError):
         pass

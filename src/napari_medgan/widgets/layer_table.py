@@ -42,6 +42,7 @@ class LayerTable(QTableWidget):
             if isinstance(lay, Image)
             and not lay.metadata.get("medgan_preview")
             and not lay.metadata.get("medgan_generated")
+            and not lay.metadata.get("medgan_nearest")
         ]
         for lay in layers:
             if id(lay) not in self._state:

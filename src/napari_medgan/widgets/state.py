@@ -1,8 +1,10 @@
-"""UI state shared between the widgets: the training status and the last finished run."""
+"""UI state shared between the widgets: the training status, the last finished run and the
+memorization verdicts of evaluated checkpoints."""
 
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 
 from psygnal import Signal
 
@@ -32,3 +34,36 @@ class _RunEvents:
 
 
 runs = _RunEvents()
+
+
+def checkpoint_key(path: str | Path) -> str:
+    """One spelling per checkpoint folder (absolute, symlinks resolved)."""
+    return str(Path(path).expanduser().resolve())
+
+
+class _MemorizationVerdicts:
+    """Module-level registry: the Evaluate widget records, per checkpoint folder, whether the
+    memorization test flagged copying; the Generate widget warns before sampling from it."""
+
+    verdict = Signal(str, object)  # checkpoint key, reasons (empty list: not flagged)
+
+    def __init__(self) -> None:
+        self.flagged: dict[str, list[str]] = {}
+
+    def publish(self, checkpoint: str | Path, reasons: list[str]) -> None:
+        """Record the verdict of the newest evaluation of ``checkpoint`` and tell listeners."""
+        key = checkpoint_key(checkpoint)
+        if reasons:
+            self.flagged[key] = list(reasons)
+        else:
+            self.flagged.pop(key, None)
+        self.verdict.emit(key, list(reasons))
+
+    def reasons(self, checkpoint: str | Path | None) -> list[str]:
+        """Why ``checkpoint`` was flagged (empty when never flagged or cleared since)."""
+        if checkpoint is None or not str(checkpoint):
+            return []
+        return list(self.flagged.get(checkpoint_key(checkpoint), []))
+
+
+memorization = _MemorizationVerdicts()

@@ -1,0 +1,188 @@
+"""Evaluation results -> Qt table rows, the memorization verdict, the nearest-slices layer."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from napari.layers import Layer
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QColor
+from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from napari_medgan.engine.metrics import EvaluationResult, nearest_training_slices
+
+from .output_layers import unique_name
+from .preview import tile
+
+NEAREST_KEY = "medgan_nearest"
+TILE_GAP = 3  # pixels between the generated image and its neighbours
+LABELS = {
+    "swd": ("SWD", "sliced Wasserstein distance on Laplacian-pyramid patches (mean of levels)"),
+    "msssim_gap": ("MS-SSIM gap", "|MS-SSIM of generated pairs − of real pairs|: diversity"),
+    "kid": ("KID", "kernel inception distance on the CNN trained here"),
+    "fd": ("FD", "Fréchet distance on the CNN trained here"),
+    "cond_accuracy": ("cond. accuracy", "classifier finds the requested condition"),
+    "swap_accuracy": ("swap accuracy", "same, on condition-swapped samples"),
+    "nn_distance_pixel": ("NN dist. (px)", "mean RMS pixel distance to the nearest training slice"),
+    "nn_distance_feature": ("NN dist. (feat)", "same, in the feature space"),
+    "authpct": ("AuthPct %", "% of samples farther from training data than it is from itself"),
+    "near_copy_fraction": ("near-copies", "fraction of samples closer than the copy threshold"),
+    "ct": ("C_T", "data-copying z-statistic: ≪ 0 copies, ≫ 0 under-fits, ≈ 0 good"),
+}
+BETTER = {"lower": "lower", "higher": "higher", "closer": "≈ real"}
+OK_COLOUR, FLAG_COLOUR = "#2e7d32", "#c62828"
+COLUMNS = ["metric", "value", "95 % CI", "real vs real", "better"]
+
+
+def fmt(x: Any) -> str:
+    """Three significant digits; '—' for missing or NaN."""
+    if x is None:
+        return "—"
+    x = float(x)
+    if math.isnan(x):
+        return "—"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000 or abs(x) < 1e-3:
+        return f"{x:.2e}"
+    return f"{x:.3g}"
+
+
+def interval(ci: Any) -> str:
+    if not ci or len(ci) != 2:
+        return "—"
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+class MetricsTable(QTableWidget):
+    """Read-only table: one row per metric with its value, interval and baseline."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(COLUMNS)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.setMinimumHeight(120)
+
+    def show_metrics(self, metrics: dict[str, dict[str, Any]], flagged: bool = False) -> None:
+        """Fill the rows from ``result.metrics`` (known metrics first, in a fixed order)."""
+        keys = [k for k in LABELS if k in metrics] + [k for k in metrics if k not in LABELS]
+        self.setRowCount(len(keys))
+        for row, key in enumerate(keys):
+            m = metrics[key]
+            label, tip = LABELS.get(key, (key, key))
+            cells = [
+                label,
+                fmt(m.get("value")),
+                interval(m.get("ci")),
+                fmt(m.get("baseline")),
+                BETTER.get(m.get("better", ""), m.get("better", "")),
+            ]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(f"{key}: {tip}")
+                if col == 3:
+                    ci = interval(m.get("baseline_ci"))
+                    item.setToolTip(f"real vs real (split halves), 95 % CI {ci}")
+                if col:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                if flagged and key in ("ct", "near_copy_fraction", "authpct"):
+                    item.setForeground(QColor(FLAG_COLOUR))
+                self.setItem(row, col, item)
+
+    def row_of(self, key: str) -> int:
+        """Row index of a metric key (``-1`` when absent)."""
+        label = LABELS.get(key, (key,))[0]
+        for row in range(self.rowCount()):
+            if self.item(row, 0).text() == label:
+                return row
+        return -1
+
+
+def verdict(data: dict[str, Any]) -> tuple[str, str]:
+    """One line for the memorization verdict and its colour."""
+    m, mem = data["metrics"], data["memorization"]
+    ct, auth = m["ct"], m["authpct"]
+    near, n = len(mem["near_copies"]), data["n_generated"]
+    numbers = (
+        f"C_T = {fmt(ct['value'])} (real vs real {fmt(ct.get('baseline'))}), "
+        f"AuthPct = {fmt(auth['value'])} % (real {fmt(auth.get('baseline'))} %), "
+        f"near-copies {near} / {n}"
+    )
+    if mem["flagged"]:
+        return f"⚠ Possible copying of training slices: {numbers}", FLAG_COLOUR
+    return f"✓ No sign of copying: {numbers}", OK_COLOUR
+
+
+def extractor_line(data: dict[str, Any]) -> str:
+    """Which feature network (name, hash) scored KID/FD, and what it was trained on."""
+    fx = data["feature_extractor"]
+    line = f"features: {fx['name']} · sha256 {fx['sha256'][:16]}… · {fx['trained_on']}"
+    ck = data.get("checkpoint")
+    head = f"{data['n_generated']} generated vs {data['n_real']} real slices"
+    if ck:
+        head += f" · step {ck['step']}"
+    return f"{head} · {data['seconds']} s\n{line}"
+
+
+def nearest_layer(
+    viewer,
+    result: EvaluationResult,
+    index: int,
+    k: int,
+    pixel_spacing: dict[str, float] | None = None,
+    beside: Layer | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Generated image ``index`` and its ``k`` nearest training slices, side by side.
+
+    Returns 2D layer data ``(S, (k+1)*S + k*gap)`` in the model range [-1, 1] and the
+    ``add_image`` kwargs: a name with the distances, metadata with training indices, sources
+    and distances, mm per pixel from ``pixel_spacing[condition]``, placed below ``beside``.
+    """
+    if not 0 <= index < len(result.generated):
+        raise IndexError(f"sample {index} does not exist (0..{len(result.generated) - 1})")
+    image = result.generated[index]
+    idx, dist = nearest_training_slices(image, result.real, k)
+    data = tile(np.concatenate([image[None], result.real[idx]]), gap=TILE_GAP)
+    data_dict = result.to_dict()
+    names = data_dict["class_names"]
+    cond = names[int(result.generated_labels[index])] if names else ""
+    groups = result.reference.groups if result.reference is not None else []
+    sources = [str(groups[int(i)]) if groups else "" for i in idx]
+    threshold = float(data_dict["memorization"]["copy_threshold"])
+    dists = ", ".join(fmt(d) for d in dist)
+    name = f"sample {index} {cond} | {len(idx)} nearest training slices, d = {dists}"
+    spacing = float((pixel_spacing or {}).get(cond, 1.0))
+    translate = (0.0, 0.0)
+    if beside is not None:
+        ext = np.asarray(beside.extent.world, dtype=float)
+        translate = (float(ext[1, -2] + 10.0), float(ext[0, -1]))
+    kwargs = {
+        "name": unique_name(viewer, name),
+        "scale": (spacing, spacing),
+        "translate": translate,
+        "contrast_limits": (-1.0, 1.0),
+        "colormap": "gray",
+        "metadata": {
+            NEAREST_KEY: True,
+            "generated_index": int(index),
+            "condition": cond,
+            "tiles": "generated image, then nearest training slices (nearest first)",
+            "training_index": [int(i) for i in idx],
+            "training_source": sources,
+            "distance": [float(d) for d in dist],
+            "distance_units": "RMS per pixel in the model range [-1, 1]",
+            "copy_threshold": threshold,
+            "near_copy": bool(dist[0] < threshold),
+            "checkpoint": (data_dict.get("checkpoint") or {}).get("path"),
+        },
+    }
+    return data, kwargs

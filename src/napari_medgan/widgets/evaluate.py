@@ -1,0 +1,328 @@
+"""The Evaluate GAN dock widget: score a checkpoint against real layers, in the background."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_medgan.engine import CheckpointError, DataError, Sampler
+from napari_medgan.engine.metrics import EvaluationResult, write_report
+
+from ._eval_worker import EvalCancelled, EvalDone, EvalFailed, EvalJob, ProgressBridge, start_eval
+from .eval_results import MetricsTable, extractor_line, nearest_layer, verdict
+from .layers import to_volumes
+from .state import memorization, runs
+
+
+class EvaluateWidget(QWidget):
+    """Quality, diversity and memorization metrics of a checkpoint, against real image layers.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        Injected by napari when the widget is docked.
+    """
+
+    def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from magicgui.widgets import FileEdit
+
+        from .layer_table import LayerTable
+
+        self.viewer = napari_viewer
+        self.sampler: Sampler | None = None
+        self.result: EvaluationResult | None = None
+        self.job: EvalJob | None = None
+        self.worker = None
+        self._spacing: dict[str, float] = {}
+        self._beside: Image | None = None
+        self._bridge = ProgressBridge(self)
+        self.checkpoint = FileEdit(mode="d", tooltip="a run folder or one of its checkpoints")
+        self.info = QLabel("Choose a run folder (the last trained run is picked up).")
+        self.info.setWordWrap(True)
+        self.table = LayerTable(napari_viewer)
+        self.table.setToolTip("real scans, normally those the model was trained on")
+        self.n = QSpinBox(minimum=0, maximum=5000, value=0)
+        self.n.setSpecialValueText("as many as real (≤ 1000)")
+        self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
+        self.n_boot = QSpinBox(minimum=10, maximum=2000, value=200)
+        self.net_steps = QSpinBox(minimum=10, maximum=5000, value=300)
+        self.net_steps.setToolTip("training steps of the feature extractor (classifier: 2/3)")
+        self.evaluate_btn = QPushButton("Evaluate")
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("stops between two stages of the evaluation")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.status = QLabel("Choose a checkpoint and the real layers, press Evaluate.")
+        self.status.setWordWrap(True)
+        self.verdict = QLabel()
+        self.verdict.setWordWrap(True)
+        self.metrics = MetricsTable()
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.sample = QSpinBox(minimum=0, maximum=0)
+        self.k = QSpinBox(minimum=1, maximum=16, value=4)
+        self.nearest_btn = QPushButton("Show nearest training slices")
+        self.save_btn = QPushButton("Save report…")
+        self._build_layout()
+
+        self.checkpoint.changed.connect(lambda v: self.load(v))
+        self.evaluate_btn.clicked.connect(self.evaluate)
+        self.cancel_btn.clicked.connect(self.cancel)
+        self.nearest_btn.clicked.connect(lambda: self.show_nearest())
+        self.save_btn.clicked.connect(self._save_dialog)
+        self._bridge.progress.connect(self._on_progress)
+        runs.run_saved.connect(self._on_new_run)
+        self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.cancel)
+        self._set_running(False)
+        if runs.last_run:
+            self.checkpoint.value = runs.last_run
+
+    def _build_layout(self) -> None:
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        form.addRow("checkpoint", self.checkpoint.native)
+        form.addRow(self.info)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("<b>Real images</b> (condition names as in the checkpoint)"))
+        layout.addWidget(self.table)
+        form = QFormLayout()
+        form.addRow("generated samples", self.n)
+        form.addRow("seed", self.seed)
+        form.addRow("bootstrap replicates", self.n_boot)
+        form.addRow("feature-net steps", self.net_steps)
+        layout.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.evaluate_btn)
+        row.addWidget(self.cancel_btn)
+        layout.addLayout(row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.metrics, 1)
+        layout.addWidget(self.details)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("sample"))
+        row.addWidget(self.sample)
+        row.addWidget(QLabel("k"))
+        row.addWidget(self.k)
+        row.addWidget(self.nearest_btn, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.save_btn)
+
+    # ------------------------------------------------------------------ model
+    def load(self, path: str | Path) -> bool:
+        """Load the generator of a run or checkpoint folder; False (and a notification) if not."""
+        if not str(path) or str(path) == ".":
+            return False
+        try:
+            sampler = Sampler.from_checkpoint(path, device="cpu")
+        except CheckpointError as exc:
+            self.sampler = None
+            self.info.setText(f"No model loaded: {exc}")
+            show_error(f"Cannot load checkpoint: {exc}")
+            self._set_running(self.job is not None)
+            return False
+        self.sampler = sampler
+        kind = "conditional" if sampler.conditional else "unconditional"
+        self.info.setText(
+            f"{Path(sampler.path).parent.parent.name} · step {sampler.step} · {kind} · "
+            f"{sampler.size} px · {', '.join(sampler.class_names)}"
+        )
+        if sampler.conditional:  # tick the layers named like the model's conditions
+            named = {c: c for c in sampler.class_names if c in self.viewer.layers}
+            if named:
+                self.table.set_choices(named)
+        self._set_running(self.job is not None)
+        return True
+
+    def _on_new_run(self, run_dir: str) -> None:
+        self.checkpoint.value = run_dir  # a changed value reloads through the signal
+        if str(self.checkpoint.value) == str(Path(run_dir)):
+            self.load(run_dir)
+
+    # ------------------------------------------------------------------ actions
+    def evaluate(self) -> bool:
+        """Check the inputs and start the evaluation in the background; False if not started."""
+        if self.job is not None:
+            return False
+        if self.sampler is None:
+            show_error("Cannot evaluate: choose a checkpoint (a run folder) first")
+            return False
+        sampler = self.sampler
+        choices = self.table.choices()
+        try:
+            if not choices:
+                raise DataError("no image layer chosen; tick the real scans to compare with")
+            volumes = to_volumes(choices, sampler.conditional)
+            if sampler.conditional:
+                for c in choices:
+                    if c.condition.strip() not in sampler.class_names:
+                        raise DataError(
+                            f"{c.layer.name!r}: condition {c.condition.strip()!r} is unknown to "
+                            f"the model (it knows {', '.join(sampler.class_names)})"
+                        )
+        except DataError as exc:
+            show_error(f"Cannot evaluate: {exc}")
+            return False
+        self._spacing = {c: g.pixel_spacing for c, g in sampler.geometry.items()}
+        self._beside = choices[0].layer
+        self.job = EvalJob(
+            sampler,
+            volumes,
+            n=self.n.value() or None,
+            seed=self.seed.value(),
+            n_boot=self.n_boot.value(),
+            net_steps=self.net_steps.value(),
+            bridge=self._bridge,
+        )
+        self._set_running(True)
+        self.progress.setValue(0)
+        self.status.setText(f"Evaluating step {sampler.step} on {len(volumes)} layer(s)…")
+        self.worker = start_eval(
+            self.job,
+            {
+                "returned": self._on_returned,
+                "finished": self._on_finished,
+                "errored": self._on_error,
+            },
+        )
+        return True
+
+    def cancel(self) -> None:
+        """Ask the running evaluation to stop at its next stage."""
+        if self.job is not None:
+            self.job.cancel()
+            self.cancel_btn.setEnabled(False)
+            self.status.setText(f"Cancelling (after: {self.job.stage})…")
+
+    def show_nearest(self, index: int | None = None, k: int | None = None) -> Image | None:
+        """Add generated sample ``index`` beside its ``k`` nearest training slices as a layer."""
+        if self.result is None:
+            show_error("Evaluate a checkpoint first")
+            return None
+        index = self.sample.value() if index is None else int(index)
+        k = self.k.value() if k is None else int(k)
+        try:
+            beside = self._beside if self._beside in self.viewer.layers else None
+            data, kwargs = nearest_layer(self.viewer, self.result, index, k, self._spacing, beside)
+        except (IndexError, ValueError) as exc:
+            show_error(f"Cannot show nearest slices: {exc}")
+            return None
+        if kwargs["metadata"]["near_copy"]:
+            show_warning(f"Sample {index} is a near-copy of a training slice")
+        return self.viewer.add_image(data, **kwargs)
+
+    def save_report(self, folder: str | Path) -> Path | None:
+        """Write metrics.json, report.md, plots and the feature network into a new folder."""
+        if self.result is None:
+            show_error("Evaluate a checkpoint first")
+            return None
+        out = Path(folder).expanduser()
+        try:
+            if out.exists() and (not out.is_dir() or any(out.iterdir())):
+                raise OSError(f"{out} is not an empty folder; nothing is overwritten")
+            out.mkdir(parents=True, exist_ok=True)
+            ck = (self.result.to_dict().get("checkpoint") or {}).get("path")
+            report = write_report(self.result, out, title=f"Evaluation of {ck}")
+            if self.result.reference is not None:
+                self.result.reference.extractor.save(out / "feature_extractor.safetensors")
+        except OSError as exc:
+            show_error(f"Cannot save the report: {exc}")
+            return None
+        show_info(f"Saved {report}")
+        return report
+
+    def _save_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save the report into (an empty folder)")
+        if folder:
+            self.save_report(folder)
+
+    # ------------------------------------------------------------------ worker messages
+    def _on_progress(self, stage: str, fraction: float) -> None:
+        self.progress.setValue(round(1000 * fraction))
+        self.progress.setFormat(f"{stage} · %p%")
+
+    def _on_returned(self, outcome) -> None:
+        if isinstance(outcome, EvalDone):
+            self._show_result(outcome.result)
+        elif isinstance(outcome, EvalCancelled):
+            self.status.setText(f"Cancelled during: {outcome.stage}. Nothing was scored.")
+            show_info("Evaluation cancelled")
+        elif isinstance(outcome, EvalFailed):
+            self.status.setText(f"Evaluation failed: {outcome.message}")
+            show_error(f"Evaluation failed ({outcome.kind}): {outcome.message}")
+
+    def _on_finished(self) -> None:
+        self.job, self.worker = None, None
+        with contextlib.suppress(RuntimeError):  # the widget may be gone already
+            self._set_running(False)
+
+    def _on_error(self, exc: Exception) -> None:
+        # napari shows unexpected errors with their traceback; here only the UI is reset
+        with contextlib.suppress(RuntimeError):
+            self.status.setText(f"Evaluation crashed: {exc}")
+
+    def _show_result(self, result: EvaluationResult) -> None:
+        self.result = result
+        data = result.to_dict()
+        text, colour = verdict(data)
+        self.verdict.setText(text)
+        self.verdict.setStyleSheet(
+            f"background: {colour}; color: white; font-weight: bold; padding: 4px;"
+        )
+        self.metrics.show_metrics(result.metrics, result.flagged)
+        self.details.setText(extractor_line(data) + "".join(f"\n⚠ {w}" for w in data["warnings"]))
+        self.sample.setMaximum(len(result.generated) - 1)
+        self.status.setText(f"Done in {data['seconds']} s.")
+        ck = (data.get("checkpoint") or {}).get("path")
+        if ck:
+            memorization.publish(ck, data["memorization"]["reasons"] if result.flagged else [])
+        if result.flagged:
+            show_warning("Memorization test: " + "; ".join(data["memorization"]["reasons"]))
+
+    # ------------------------------------------------------------------ UI state
+    def _set_running(self, running: bool) -> None:
+        self.evaluate_btn.setEnabled(not running and self.sampler is not None)
+        self.cancel_btn.setEnabled(running)
+        for w in (
+            self.checkpoint.native,
+            self.table,
+            self.n,
+            self.seed,
+            self.n_boot,
+            self.net_steps,
+        ):
+            w.setEnabled(not running)
+        done = self.result is not None
+        for w in (self.sample, self.k, self.nearest_btn, self.save_btn):
+            w.setEnabled(done)
+        if not running:
+            self.progress.setFormat("%p%")
+
+    def closeEvent(self, event) -> None:
+        self.cancel()
+        super().closeEvent(event)
+
+
+def _disconnect(slot) -> None:
+    with contextlib.suppress(RuntimeError, ValueError):
+        runs.run_saved.disconnect(slot)

@@ -1,0 +1,189 @@
+"""The Evaluate GAN dock widget: manifest, a real background evaluation, nearest slices, cancel,
+bad inputs, and the Generate widget's warning for a checkpoint flagged for copying."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_medgan.engine import TrainConfig, Trainer, Volume, build_dataset
+from napari_medgan.engine.metrics import dataset_for
+from napari_medgan.widgets.eval_results import NEAREST_KEY
+from napari_medgan.widgets.evaluate import EvaluateWidget
+from napari_medgan.widgets.generate import GenerateWidget
+from napari_medgan.widgets.layers import to_volumes
+from napari_medgan.widgets.state import memorization, runs
+
+pytestmark = pytest.mark.gui
+QUICK = dict(n=24, n_boot=40, net_steps=40)  # seconds, not minutes, on 2 CPU cores
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, mni_small):
+    """A tiny conditional run (T1, GM) of 20 steps, trained by the engine directly."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("eval") / "mni-eval"
+    vols = [
+        Volume(mni_small[n].data, mni_small[n].spacing, condition=n, name=n) for n in ("T1", "GM")
+    ]
+    cfg = TrainConfig(
+        size=32, steps=20, batch_size=8, base_channels=8, max_channels=32, z_dim=16,
+        augment=(), slice_axis=0, preview_every=0, checkpoint_every=0, device="cpu",
+        out_dir=str(out),
+    )  # fmt: skip
+    trainer = Trainer(cfg, build_dataset(vols, 32, 0))
+    for _ in trainer.run():
+        pass
+    trainer.close()
+    return out
+
+
+@pytest.fixture
+def seen(notes, monkeypatch):
+    """``notes`` (train/generate notifications) plus the evaluate widget's."""
+    import napari_medgan.widgets.evaluate as evaluate
+
+    for level in ("error", "warning", "info"):
+        monkeypatch.setattr(
+            evaluate, f"show_{level}", lambda msg, _lvl=level: notes.append((_lvl, str(msg)))
+        )
+    return notes
+
+
+@pytest.fixture
+def setup(make_napari_viewer, mni_small, run_dir):
+    viewer = make_napari_viewer()
+    for name in ("T1", "GM"):
+        im = mni_small[name]
+        viewer.add_image(im.data, name=name, scale=im.spacing, translate=im.origin)
+    widget = EvaluateWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.load(run_dir)
+    widget.n.setValue(QUICK["n"])
+    widget.n_boot.setValue(QUICK["n_boot"])
+    widget.net_steps.setValue(QUICK["net_steps"])
+    yield viewer, widget
+    if widget.sampler is not None:
+        memorization.publish(widget.sampler.path, [])  # the registry is process-wide
+
+
+def run_to_end(qtbot, widget, timeout=60_000) -> None:
+    assert widget.evaluate()
+    qtbot.waitUntil(lambda: widget.job is None, timeout=timeout)
+
+
+def test_loads_from_manifest_and_picks_up_last_run(make_napari_viewer, run_dir):
+    runs.publish(str(run_dir))
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-medgan", "Evaluate GAN")
+    assert type(widget).__name__ == "EvaluateWidget"
+    assert widget.sampler is not None and widget.sampler.step == 20
+    assert widget.evaluate_btn.isEnabled() and not widget.nearest_btn.isEnabled()
+
+
+def test_evaluation_fills_table_and_shows_nearest_slices(qtbot, setup, seen):
+    viewer, widget = setup
+    stages = []
+    widget._bridge.progress.connect(lambda s, f: stages.append((s, f)))
+    run_to_end(qtbot, widget)
+    res = widget.result
+    assert res is not None and len(res.generated) == QUICK["n"]
+    assert stages[-1] == ("done", 1.0) and widget.progress.value() == 1000
+    table = widget.metrics
+    assert table.rowCount() == len(res.metrics) >= 10
+    swd = table.row_of("swd")
+    assert float(table.item(swd, 1).text()) == pytest.approx(res.metrics["swd"]["value"], 1e-2)
+    assert table.item(swd, 2).text().startswith("[") and table.item(swd, 3).text() != "—"
+    assert "No sign of copying" in widget.verdict.text() and "C_T =" in widget.verdict.text()
+    assert "sha256" in widget.details.text() and "medgan-smallcnn" in widget.details.text()
+    assert not res.flagged and memorization.reasons(widget.sampler.path) == []
+    assert not [m for lvl, m in seen if lvl == "error"]
+
+    widget.sample.setValue(5)
+    widget.k.setValue(3)
+    layer = widget.show_nearest()
+    assert layer.data.shape == (32, 4 * 32 + 3 * 3)
+    meta = layer.metadata
+    assert meta[NEAREST_KEY] and meta["generated_index"] == 5
+    assert len(meta["distance"]) == 3 and meta["distance"] == sorted(meta["distance"])
+    assert meta["training_source"][0] in ("T1", "GM")
+    assert "sample 5" in layer.name and "d = " in layer.name
+    assert layer.translate[0] > viewer.layers["T1"].extent.world[1][-2]  # below the scans
+    assert np.allclose(layer.data[:, :32], res.generated[5])
+    assert NEAREST_KEY not in [c.layer.metadata for c in widget.table.choices()]
+    assert [c.layer.name for c in widget.table.choices()] == ["T1", "GM"]
+    assert widget.show_nearest(index=999) is None and seen[-1][0] == "error"
+
+
+def test_cancel_stops_between_stages_and_widget_stays_usable(qtbot, setup, seen):
+    _viewer, widget = setup
+    widget.net_steps.setValue(400)
+    assert widget.evaluate()
+    widget.cancel()
+    assert not widget.cancel_btn.isEnabled()
+    qtbot.waitUntil(lambda: widget.job is None, timeout=60_000)
+    assert widget.result is None
+    assert "Cancelled" in widget.status.text()
+    assert ("info", "Evaluation cancelled") in seen
+    assert widget.evaluate_btn.isEnabled() and widget.table.isEnabled()
+
+
+def test_bad_inputs_notify(qtbot, monkeypatch, make_napari_viewer, setup, tmp_path, seen):
+    monkeypatch.setattr(runs, "last_run", None)  # no run trained in this session
+    empty = EvaluateWidget(make_napari_viewer())
+    assert not empty.evaluate() and "checkpoint" in seen[-1][1]
+    assert not empty.load(tmp_path) and "Cannot load checkpoint" in seen[-1][1]
+
+    viewer, widget = setup
+    widget.table.set_choices({})
+    assert not widget.evaluate() and "no image layer" in seen[-1][1]
+    widget.table.set_choices({"T1": "CT"})
+    assert not widget.evaluate() and "unknown to the model" in seen[-1][1]
+    viewer.add_image(np.ones((2, 3, 16, 16), np.float32), name="4D")
+    widget.table.set_choices({"4D": "T1"})
+    assert not widget.evaluate() and "dimensions" in seen[-1][1]
+    assert all(lvl == "error" for lvl, _ in seen)
+
+    viewer.add_image(np.zeros((6, 40, 40), np.float32), name="blank")
+    widget.table.set_choices({"blank": "T1"})  # only the engine, in the worker, finds this
+    run_to_end(qtbot, widget)
+    assert seen[-1][0] == "error" and "failed (DataError)" in seen[-1][1]
+    assert widget.result is None and widget.evaluate_btn.isEnabled()
+
+
+def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, seen, tmp_path):
+    viewer, widget = setup
+    sampler = widget.sampler
+    ds, labels = dataset_for(sampler, to_volumes(widget.table.choices(), True))
+    real = ds.images[:, 0].numpy()
+
+    def copies(n, condition=None, seed=0, units="model"):  # a "generator" that memorised
+        pool = real[labels == sampler.class_names.index(condition)]
+        return pool[np.random.default_rng(seed).choice(len(pool), n, replace=False)]
+
+    monkeypatch.setattr(sampler, "sample", copies)
+    run_to_end(qtbot, widget)
+    assert widget.result.flagged
+    assert "Possible copying" in widget.verdict.text()
+    assert seen[-1][0] == "warning" and "Memorization" in seen[-1][1]
+    assert memorization.reasons(sampler.path)
+
+    gen = GenerateWidget(viewer)
+    assert gen.load(widget.checkpoint.value)
+    assert not gen.flag.isHidden() and "copying" in gen.flag.text()
+    layer = gen.generate()
+    assert layer is not None and seen[-1][0] == "warning" and "copy" in seen[-1][1]
+    seen.clear()
+    gen.save_layer(layer, tmp_path / "out.nii.gz")
+    assert seen[0][0] == "warning" and seen[-1][0] == "info"  # warned, then saved
+    memorization.publish(sampler.path, [])  # a clean re-evaluation clears the flag
+    assert gen.flag.isHidden()
