@@ -90,7 +90,7 @@ def test_loads_from_manifest_and_picks_up_last_run(make_napari_viewer, run_dir):
     assert widget.evaluate_btn.isEnabled() and not widget.nearest_btn.isEnabled()
 
 
-def test_evaluation_fills_table_and_shows_nearest_slices(qtbot, setup, seen):
+def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, seen, tmp_path):
     viewer, widget = setup
     stages = []
     widget._bridge.progress.connect(lambda s, f: stages.append((s, f)))
@@ -122,6 +122,11 @@ def test_evaluation_fills_table_and_shows_nearest_slices(qtbot, setup, seen):
     assert NEAREST_KEY not in [c.layer.metadata for c in widget.table.choices()]
     assert [c.layer.name for c in widget.table.choices()] == ["T1", "GM"]
     assert widget.show_nearest(index=999) is None and seen[-1][0] == "error"
+
+    report = widget.save_report(tmp_path / "report")
+    assert report.name == "report.md" and (report.parent / "metrics.json").is_file()
+    assert (report.parent / "feature_extractor.safetensors").is_file()
+    assert widget.save_report(tmp_path / "report") is None and "not an empty" in seen[-1][1]
 
 
 def test_cancel_stops_between_stages_and_widget_stays_usable(qtbot, setup, seen):

@@ -97,6 +97,8 @@ class MetricsTable(QTableWidget):
                 if flagged and key in ("ct", "near_copy_fraction", "authpct"):
                     item.setForeground(QColor(FLAG_COLOUR))
                 self.setItem(row, col, item)
+        rows = sum(self.rowHeight(r) for r in range(len(keys)))
+        self.setMinimumHeight(min(rows + self.horizontalHeader().height() + 4, 320))
 
     def row_of(self, key: str) -> int:
         """Row index of a metric key (``-1`` when absent)."""
@@ -125,7 +127,8 @@ def verdict(data: dict[str, Any]) -> tuple[str, str]:
 def extractor_line(data: dict[str, Any]) -> str:
     """Which feature network (name, hash) scored KID/FD, and what it was trained on."""
     fx = data["feature_extractor"]
-    line = f"features: {fx['name']} · sha256 {fx['sha256'][:16]}… · {fx['trained_on']}"
+    name = fx["name"] if fx["sha256"][:8] in fx["name"] else f"{fx['name']} {fx['sha256'][:12]}"
+    line = f"KID/FD features: {name}, trained on {fx['trained_on']}"
     ck = data.get("checkpoint")
     head = f"{data['n_generated']} generated vs {data['n_real']} real slices"
     if ck:

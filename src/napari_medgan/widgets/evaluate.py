@@ -11,6 +11,7 @@ from qtpy.QtWidgets import (
     QApplication,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -58,9 +59,11 @@ class EvaluateWidget(QWidget):
         self.table = LayerTable(napari_viewer)
         self.table.setToolTip("real scans, normally those the model was trained on")
         self.n = QSpinBox(minimum=0, maximum=5000, value=0)
-        self.n.setSpecialValueText("as many as real (≤ 1000)")
+        self.n.setSpecialValueText("as many as real")
+        self.n.setToolTip("generated images in total (0: as many as real slices, at most 1000)")
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.n_boot = QSpinBox(minimum=10, maximum=2000, value=200)
+        self.n_boot.setToolTip("bootstrap replicates of every confidence interval")
         self.net_steps = QSpinBox(minimum=10, maximum=5000, value=300)
         self.net_steps.setToolTip("training steps of the feature extractor (classifier: 2/3)")
         self.evaluate_btn = QPushButton("Evaluate")
@@ -75,6 +78,8 @@ class EvaluateWidget(QWidget):
         self.metrics = MetricsTable()
         self.details = QLabel()
         self.details.setWordWrap(True)
+        self.notes = QLabel()  # split warnings: the first one, all of them in the tooltip
+        self.notes.setWordWrap(True)
         self.sample = QSpinBox(minimum=0, maximum=0)
         self.k = QSpinBox(minimum=1, maximum=16, value=4)
         self.nearest_btn = QPushButton("Show nearest training slices")
@@ -104,12 +109,16 @@ class EvaluateWidget(QWidget):
         layout.addLayout(form)
         layout.addWidget(QLabel("<b>Real images</b> (condition names as in the checkpoint)"))
         layout.addWidget(self.table)
-        form = QFormLayout()
-        form.addRow("generated samples", self.n)
-        form.addRow("seed", self.seed)
-        form.addRow("bootstrap replicates", self.n_boot)
-        form.addRow("feature-net steps", self.net_steps)
-        layout.addLayout(form)
+        grid = QGridLayout()
+        for i, (label, box) in enumerate(
+            (("samples", self.n), ("seed", self.seed), ("bootstrap", self.n_boot),
+             ("net steps", self.net_steps))
+        ):  # fmt: skip
+            grid.addWidget(QLabel(label), i // 2, 2 * (i % 2))
+            grid.addWidget(box, i // 2, 2 * (i % 2) + 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        layout.addLayout(grid)
         row = QHBoxLayout()
         row.addWidget(self.evaluate_btn)
         row.addWidget(self.cancel_btn)
@@ -119,6 +128,7 @@ class EvaluateWidget(QWidget):
         layout.addWidget(self.verdict)
         layout.addWidget(self.metrics, 1)
         layout.addWidget(self.details)
+        layout.addWidget(self.notes)
         row = QHBoxLayout()
         row.addWidget(QLabel("sample"))
         row.addWidget(self.sample)
@@ -290,7 +300,11 @@ class EvaluateWidget(QWidget):
             f"background: {colour}; color: white; font-weight: bold; padding: 4px;"
         )
         self.metrics.show_metrics(result.metrics, result.flagged)
-        self.details.setText(extractor_line(data) + "".join(f"\n⚠ {w}" for w in data["warnings"]))
+        self.details.setText(extractor_line(data))
+        warnings = data["warnings"]
+        more = f" (+{len(warnings) - 1} more; hover)" if len(warnings) > 1 else ""
+        self.notes.setText(f"⚠ {warnings[0]}{more}" if warnings else "")
+        self.notes.setToolTip("\n".join(warnings))
         self.sample.setMaximum(len(result.generated) - 1)
         self.status.setText(f"Done in {data['seconds']} s.")
         ck = (data.get("checkpoint") or {}).get("path")
