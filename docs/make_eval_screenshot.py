@@ -46,11 +46,15 @@ def train(viewer, steps: int, out_dir: Path) -> Path:
 def main() -> None:
     p = argparse.ArgumentParser(description="screenshot of the Evaluate GAN widget")
     p.add_argument("--steps", type=int, default=400, help="training steps of the model")
-    p.add_argument("--sample", type=int, default=7, help="generated image to show neighbours of")
+    p.add_argument(
+        "--sample", type=int, default=-1,
+        help="generated image to show neighbours of (default: the T1 one nearest to real data)",
+    )  # fmt: skip
     args = p.parse_args()
     ensure_big_screen()
 
     import napari
+    import numpy as np
     from napari.qt import get_qapp
 
     from napari_medgan.widgets.state import runs
@@ -69,7 +73,10 @@ def main() -> None:
     assert widget.evaluate()
     spin(app, until=lambda: widget.job is None)
     assert widget.result is not None, widget.status.text()
-    widget.sample.setValue(args.sample)
+    res = widget.result  # the T1 sample nearest to the training data
+    dist = np.where(res.generated_labels == 0, res.nn_distance, np.inf)
+    nearest = int(dist.argmin())
+    widget.sample.setValue(nearest if args.sample < 0 else args.sample)
     widget.k.setValue(4)
     layer = widget.show_nearest()
     print("added", layer.name)
