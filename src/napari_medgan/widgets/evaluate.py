@@ -272,6 +272,10 @@ class EvaluateWidget(QWidget):
         self.progress.setFormat(f"{stage} · %p%")
 
     def _on_returned(self, outcome) -> None:
+        with contextlib.suppress(RuntimeError):  # the widget was closed meanwhile
+            self._show_outcome(outcome)
+
+    def _show_outcome(self, outcome) -> None:
         if isinstance(outcome, EvalDone):
             self._show_result(outcome.result)
         elif isinstance(outcome, EvalCancelled):
