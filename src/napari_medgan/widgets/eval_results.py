@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from napari_medgan.engine.metrics import EvaluationResult, nearest_training_slices
+from napari_medgan.engine.metrics import EvaluationResult, nearest_training_slices, write_report
 
 from .output_layers import unique_name
 from .preview import tile
@@ -189,3 +190,20 @@ def nearest_layer(
         },
     }
     return data, kwargs
+
+
+def save_result(result: EvaluationResult, folder: str | Path) -> Path:
+    """Write metrics.json, report.md, the plots and the feature network into ``folder``.
+
+    ``folder`` must be new or empty (nothing is overwritten, :class:`OSError` otherwise).
+    Returns the path of ``report.md``.
+    """
+    out = Path(folder).expanduser()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise OSError(f"{out} is not an empty folder; nothing is overwritten")
+    out.mkdir(parents=True, exist_ok=True)
+    ck = (result.to_dict().get("checkpoint") or {}).get("path")
+    report = write_report(result, out, title=f"Evaluation of {ck}")
+    if result.reference is not None:
+        result.reference.extractor.save(out / "feature_extractor.safetensors")
+    return report

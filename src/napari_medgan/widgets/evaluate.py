@@ -22,10 +22,10 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, DataError, Sampler
-from napari_medgan.engine.metrics import EvaluationResult, write_report
+from napari_medgan.engine.metrics import EvaluationResult
 
 from ._eval_worker import EvalCancelled, EvalDone, EvalFailed, EvalJob, ProgressBridge, start_eval
-from .eval_results import MetricsTable, extractor_line, nearest_layer, verdict
+from .eval_results import MetricsTable, extractor_line, nearest_layer, save_result, verdict
 from .layers import to_volumes
 from .state import memorization, runs
 
@@ -246,15 +246,8 @@ class EvaluateWidget(QWidget):
         if self.result is None:
             show_error("Evaluate a checkpoint first")
             return None
-        out = Path(folder).expanduser()
         try:
-            if out.exists() and (not out.is_dir() or any(out.iterdir())):
-                raise OSError(f"{out} is not an empty folder; nothing is overwritten")
-            out.mkdir(parents=True, exist_ok=True)
-            ck = (self.result.to_dict().get("checkpoint") or {}).get("path")
-            report = write_report(self.result, out, title=f"Evaluation of {ck}")
-            if self.result.reference is not None:
-                self.result.reference.extractor.save(out / "feature_extractor.safetensors")
+            report = save_result(self.result, folder)
         except OSError as exc:
             show_error(f"Cannot save the report: {exc}")
             return None
@@ -321,14 +314,8 @@ class EvaluateWidget(QWidget):
     def _set_running(self, running: bool) -> None:
         self.evaluate_btn.setEnabled(not running and self.sampler is not None)
         self.cancel_btn.setEnabled(running)
-        for w in (
-            self.checkpoint.native,
-            self.table,
-            self.n,
-            self.seed,
-            self.n_boot,
-            self.net_steps,
-        ):
+        inputs = (self.checkpoint.native, self.table, self.n, self.seed, self.n_boot)
+        for w in (*inputs, self.net_steps):
             w.setEnabled(not running)
         done = self.result is not None
         for w in (self.sample, self.k, self.nearest_btn, self.save_btn):
