@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from napari_medgan.engine import Sampler, TrainConfig, Trainer, Volume, build_dataset
@@ -123,5 +122,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    np.random.seed(0)
     sys.exit(main())

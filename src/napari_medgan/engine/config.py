@@ -71,8 +71,8 @@ class TrainConfig:
     batch_size: int = 32
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float = 0.0
+    beta2: float = 0.9
     loss: str = "nonsaturating"
     r1_gamma: float = 0.0
     r1_every: int = 4
@@ -81,7 +81,7 @@ class TrainConfig:
     z_dim: int = 128
     base_channels: int = 32
     max_channels: int = 256
-    slice_axis: int = 2
+    slice_axis: int = 0
     min_foreground: float = 0.05
     preview_every: int = 100
     checkpoint_every: int = 500

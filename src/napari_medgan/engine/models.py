@@ -112,17 +112,39 @@ class Discriminator(nn.Module):
             ]
             c = c_out
         self.features = nn.Sequential(*layers)
+        self.mbstd_group = 4
+        self.head = nn.Sequential(
+            spectral_norm(nn.Conv2d(c + 1, c, 3, padding=1)), nn.LeakyReLU(0.2, inplace=True)
+        )
         self.linear = spectral_norm(nn.Linear(c, 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, c)) if self.conditional else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.features(x).sum(dim=(2, 3))
+        h = self.head(minibatch_stddev(self.features(x), self.mbstd_group)).sum(dim=(2, 3))
         out = self.linear(h).squeeze(1)
         if self.conditional:
             if labels is None:
                 raise ValueError("a conditional discriminator needs class labels")
             out = out + (self.embed(labels) * h).sum(dim=1)
         return out
+
+
+def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Append the mean feature standard deviation within groups of the batch as a channel.
+
+    This lets the discriminator see a batch's lack of variety, the usual guard against mode
+    collapse on small data sets (Karras et al., 2018).
+    """
+    b, c, h, w = x.shape
+    g = min(group, b)
+    if b % g:
+        g = 1
+    if g == 1:
+        return torch.cat([x, x.new_zeros(b, 1, h, w)], dim=1)
+    y = x.reshape(g, b // g, c, h, w)
+    y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (b // g,)
+    y = y.repeat(g)[:, None, None, None].expand(b, 1, h, w)
+    return torch.cat([x, y], dim=1)
 
 
 def build_models(
