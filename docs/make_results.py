@@ -29,6 +29,7 @@ def main(ckpt: str, out: Path) -> None:
     sampler = Sampler.from_checkpoint(ckpt)
     res = evaluate_sampler(sampler, load_demo_volumes(), seed=0)
     t_eval = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=False)
     write_report(res, out, title=f"Demo checkpoint {ckpt}")
     ref, cfg, labels = res.reference, sampler.config, res.generated_labels
     torch.manual_seed(0)
