@@ -25,7 +25,7 @@ from napari_medgan.engine import (
 )
 
 AXES = {"axial (0)": 0, "coronal (1)": 1, "sagittal (2)": 2}
-DEVICE_KEYS = ("size", "steps", "batch_size", "base_channels")
+DEVICE_KEYS = ("size", "steps", "batch_size", "base_channels", "max_channels")
 TIPS = {
     "size": "training resolution in pixels (square); slices keep their aspect ratio",
     "steps": "total discriminator/generator updates",
