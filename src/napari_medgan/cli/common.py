@@ -16,18 +16,11 @@ from napari_medgan.engine import (
     TrainingError,
     Volume,
 )
+from napari_medgan.io import ReadError, WriteError
 
 
 class CLIError(ValueError):
     """A bad argument or input; printed as one line, exit status 2."""
-
-
-def _io_errors() -> tuple[type[Exception], ...]:
-    try:
-        from napari_medgan.io import ReadError, WriteError
-    except ImportError:  # pragma: no cover - io is part of the package
-        return ()
-    return (ReadError, WriteError)
 
 
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (
@@ -41,7 +34,8 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     PermissionError,
     IsADirectoryError,
     NotADirectoryError,
-    *_io_errors(),
+    ReadError,
+    WriteError,
 )
 
 

@@ -43,10 +43,14 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     p.add_argument("--batch-size", type=positive_int, help=f"batch size (default {d.batch_size})")
     p.add_argument("--lr-g", type=float, help=f"generator learning rate (default {d.lr_g})")
     p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default {d.lr_d})")
-    p.add_argument("--base-channels", type=positive_int,
-                   help=f"network width at full resolution (default {d.base_channels})")
-    p.add_argument("--max-channels", type=positive_int,
-                   help=f"cap on network width (default {d.max_channels})")
+    p.add_argument(
+        "--base-channels",
+        type=positive_int,
+        help=f"network width at full resolution (default {d.base_channels})",
+    )
+    p.add_argument(
+        "--max-channels", type=positive_int, help=f"cap on network width (default {d.max_channels})"
+    )
     p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
     p.add_argument("--r1", type=float, dest="r1_gamma", help="R1 penalty weight (default 0: off)")
     p.add_argument(
