@@ -23,6 +23,35 @@ def mni_small():
     return out
 
 
+@pytest.fixture(scope="session")
+def train_tiny_run(mni_small):
+    """Train a tiny conditional (T1, GM) run with the engine directly; returns its folder.
+
+    Call as ``train_tiny_run(out_dir, steps=..., **config_changes)``.
+    """
+    import torch
+
+    from napari_medgan.engine import TrainConfig, Trainer, Volume, build_dataset
+
+    def train(out, steps: int, **changes):
+        torch.set_num_threads(1)
+        vols = [
+            Volume(mni_small[n].data, mni_small[n].spacing, condition=n, name=n)
+            for n in ("T1", "GM")
+        ]
+        cfg = TrainConfig(
+            size=32, steps=steps, augment=(), slice_axis=0, preview_every=0, checkpoint_every=0,
+            device="cpu", out_dir=str(out), **changes,
+        )  # fmt: skip
+        trainer = Trainer(cfg, build_dataset(vols, 32, 0))
+        for _ in trainer.run():
+            pass
+        trainer.close()
+        return out
+
+    return train
+
+
 @pytest.fixture
 def notes(monkeypatch):
     """Record napari notifications shown by the widgets: list of ``(level, message)``."""

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from napari_medgan.engine import TrainConfig, Trainer, Volume, build_dataset
 from napari_medgan.engine.metrics import dataset_for
 from napari_medgan.widgets.eval_results import NEAREST_KEY
 from napari_medgan.widgets.evaluate import EvaluateWidget
@@ -28,23 +27,10 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, mni_small):
+def run_dir(tmp_path_factory, train_tiny_run):
     """A tiny conditional run (T1, GM) of 20 steps, trained by the engine directly."""
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("eval") / "mni-eval"
-    vols = [
-        Volume(mni_small[n].data, mni_small[n].spacing, condition=n, name=n) for n in ("T1", "GM")
-    ]
-    cfg = TrainConfig(
-        size=32, steps=20, batch_size=8, base_channels=8, max_channels=32, z_dim=16,
-        augment=(), slice_axis=0, preview_every=0, checkpoint_every=0, device="cpu",
-        out_dir=str(out),
-    )  # fmt: skip
-    trainer = Trainer(cfg, build_dataset(vols, 32, 0))
-    for _ in trainer.run():
-        pass
-    trainer.close()
-    return out
+    return train_tiny_run(out, steps=20, batch_size=8, base_channels=8, max_channels=32, z_dim=16)
 
 
 @pytest.fixture

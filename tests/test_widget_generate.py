@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from napari_medgan.engine import TrainConfig, Trainer, Volume, build_dataset
 from napari_medgan.io import read_dicom, read_nifti
 from napari_medgan.widgets.generate import GenerateWidget
 from napari_medgan.widgets.state import runs
@@ -15,32 +13,10 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, mni_small):
+def run_dir(tmp_path_factory, train_tiny_run):
     """A tiny conditional run (T1, GM) trained by the engine directly."""
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("gen") / "mni-run"
-    vols = [
-        Volume(mni_small[n].data, mni_small[n].spacing, condition=n, name=n) for n in ("T1", "GM")
-    ]
-    cfg = TrainConfig(
-        size=32,
-        steps=3,
-        batch_size=4,
-        base_channels=8,
-        max_channels=16,
-        z_dim=8,
-        augment=(),
-        slice_axis=0,
-        preview_every=0,
-        checkpoint_every=0,
-        device="cpu",
-        out_dir=str(out),
-    )
-    trainer = Trainer(cfg, build_dataset(vols, 32, 0))
-    for _ in trainer.run():
-        pass
-    trainer.close()
-    return out
+    return train_tiny_run(out, steps=3, batch_size=4, base_channels=8, max_channels=16, z_dim=8)
 
 
 @pytest.fixture
