@@ -12,8 +12,9 @@ import pytest
 
 from engine_fixtures import mni_arrays
 from napari_medgan.cli import main
-from napari_medgan.io import ImageData, write_nifti
+from napari_medgan.io import ImageData, read_nifti, write_nifti
 
+ORIGIN = (10.0, -20.0, 30.0)
 TINY = ["--size", "32", "--batch-size", "4", "--device", "cpu", "--quiet"]
 
 
@@ -22,7 +23,7 @@ def scans(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scans")
     paths = []
     for name, data, spacing in mni_arrays()[:2]:
-        image = ImageData(data=data, spacing=spacing, origin=(0.0, 0.0, 0.0), name=name)
+        image = ImageData(data=data, spacing=spacing, origin=ORIGIN, name=name)
         paths.append(str(write_nifti(folder / f"{name}.nii.gz", image)))
     return paths
 
@@ -85,8 +86,11 @@ def test_resume_continues(trained, scans, capsys):
 def test_generate_nifti_and_png(trained, tmp_path):
     out = tmp_path / "gm.nii.gz"
     assert main(["generate", str(trained), "--n", "3", "--condition", "GM", "--out", str(out)]) == 0
-    img = nib.load(out)
-    assert img.shape[2] == 3 or 3 in img.shape  # a stack of three slices
+    (generated,) = read_nifti(out)
+    _, source, spacing = mni_arrays()[1]
+    assert generated.data.shape == (3, *source.shape[1:])  # three axial slices on the source grid
+    np.testing.assert_allclose(generated.spacing, spacing, atol=1e-5)
+    np.testing.assert_allclose(generated.origin, ORIGIN, atol=1e-4)  # lines up with the source
     sheet = tmp_path / "swap.png"
     assert (
         main(["generate", str(trained), "--n", "2", "--all-conditions", "--out", str(sheet)]) == 0

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from engine_fixtures import mni_arrays, mni_volumes
-from napari_medgan.engine import DataError, IntensityTransform, Volume, build_dataset, to_native
+from napari_medgan.engine import (
+    DataError,
+    IntensityTransform,
+    SliceGeometry,
+    Volume,
+    build_dataset,
+    to_native,
+)
 
 
 def test_intensity_round_trip_on_real_t1():
@@ -49,6 +56,17 @@ def test_to_native_restores_slice_grid():
     g = ds.geometry["T1"]
     native = to_native(ds.images[:2, 0].numpy(), g)
     assert native.shape == (2, *g.native_shape)
+
+
+def test_geometry_places_generated_stacks_in_the_source_frame():
+    name, t1, sp = mni_arrays()[0]
+    origin = (5.0, -6.0, 7.0)
+    ds = build_dataset([Volume(t1, sp, origin=origin, name=name)], size=32, slice_axis=1)
+    geom = SliceGeometry.from_dict(ds.geometry["all"].to_dict())
+    stack = np.zeros((4, *geom.native_shape), dtype=np.float32)
+    data, spacing, placed = geom.stack_geometry(stack)
+    assert data.shape == (t1.shape[0], 4, t1.shape[2])
+    assert spacing == sp and placed == origin
 
 
 def test_mask_restricts_slices():

@@ -81,6 +81,7 @@ def load_volumes(paths: list[str], conditions: list[str] | None) -> list[Volume]
                     condition=conditions[i] if conditions else None,
                     modality=image.modality,
                     name=image.name,
+                    origin=tuple(image.origin),
                 )
             )
     return volumes

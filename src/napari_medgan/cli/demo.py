@@ -13,6 +13,7 @@ from napari_medgan.engine import Sampler, TrainConfig, Trainer, Volume, build_da
 from napari_medgan.engine.checkpoint import LATEST
 
 from .common import CLIError
+from .generate import synthetic_image
 from .sheets import contact_sheet, to_uint8
 from .train import add_training_options, config_from_args
 from .training import run_in_terminal
@@ -94,18 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
 def write_demo_outputs(sampler: Sampler, dataset, out: Path, seed: int = 0) -> list[Path]:
     """Generated NIfTI per condition and a real-vs-generated contact sheet."""
-    from napari_medgan.io import ImageData, write_nifti
+    from napari_medgan.io import write_nifti
 
     written, rows = [], []
     for label, name in enumerate(sampler.class_names):
-        geom = sampler.geometry[name]
         stack = sampler.sample(N_SHOW * 2, name, seed=seed, units="native")
-        image = ImageData(
-            data=stack,
-            spacing=(geom.slice_spacing, *geom.native_spacing),
-            origin=(0.0, 0.0, 0.0),
-            name=f"synthetic {name}",
-        )
+        image = synthetic_image(sampler, name, stack, {"step": sampler.step, "seed": seed})
         written.append(write_nifti(out / f"generated_{name}.nii.gz", image))
         real = dataset.images[dataset.labels == label][:, 0].numpy()
         pick = np.linspace(len(real) * 0.25, len(real) * 0.75, N_SHOW).astype(int)

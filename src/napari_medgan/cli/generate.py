@@ -55,7 +55,7 @@ def plan_outputs(out: Path, names: list[str]) -> tuple[dict[str, Path], Path | N
 
 
 def run(args: argparse.Namespace) -> int:
-    from napari_medgan.io import ImageData, write_nifti
+    from napari_medgan.io import write_nifti
 
     sampler = Sampler.from_checkpoint(args.checkpoint, device=args.device)
     if args.all_conditions:
@@ -72,20 +72,8 @@ def run(args: argparse.Namespace) -> int:
     paths, png = plan_outputs(Path(args.out), names)
     stacks = {name: sampler.sample(args.n, name, seed=args.seed, units="native") for name in names}
     for name, stack in stacks.items():
-        geom = sampler.geometry[name]
-        image = ImageData(
-            data=stack,
-            spacing=(geom.slice_spacing, *geom.native_spacing),
-            origin=(0.0, 0.0, 0.0),
-            name=f"synthetic {name}",
-            metadata={
-                "source": "napari-medgan",
-                "checkpoint": str(sampler.path),
-                "step": sampler.step,
-                "condition": name,
-                "seed": args.seed,
-            },
-        )
+        meta = {"checkpoint": str(sampler.path), "step": sampler.step, "seed": args.seed}
+        image = synthetic_image(sampler, name, stack, meta)
         print(write_nifti(paths[name], image))
     if png is not None:
         rows = []
@@ -94,6 +82,21 @@ def run(args: argparse.Namespace) -> int:
             rows.append((name, to_uint8(stacks[name], t.low, t.high)))
         print(contact_sheet(rows, png, header=f"step {sampler.step}, seed {args.seed}"))
     return 0
+
+
+def synthetic_image(sampler: Sampler, name: str, stack, metadata: dict | None = None):
+    """A native-unit stack ``(n, h, w)`` as an ImageData in the frame of the condition's source.
+
+    The stack axis goes back to the source's slice axis with its slice spacing and origin, so the
+    file lines up with the real scan it was trained on.
+    """
+    from napari_medgan.io import ImageData
+
+    data, spacing, origin = sampler.geometry[name].stack_geometry(stack)
+    meta = {"source": "napari-medgan", "synthetic": True, "condition": name, **(metadata or {})}
+    return ImageData(
+        data=data, spacing=spacing, origin=origin, name=f"synthetic {name}", metadata=meta
+    )
 
 
 def _safe(name: str) -> str:

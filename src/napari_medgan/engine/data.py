@@ -38,6 +38,8 @@ class Volume:
         Same shape as ``data``; only slices where it is non-zero are used.
     window : tuple of float, optional
         Intensity window (low, high) overriding the modality default.
+    origin : tuple of float, optional
+        World position (mm) of voxel 0, per axis; zeros when not given.
     """
 
     data: np.ndarray
@@ -47,6 +49,7 @@ class Volume:
     name: str = "image"
     mask: np.ndarray | None = None
     window: tuple[float, float] | None = None
+    origin: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -71,6 +74,9 @@ class Volume:
             not np.isfinite(s) or s <= 0 for s in self.spacing
         ):
             raise DataError(f"{self.name}: spacing {self.spacing} does not fit shape {data.shape}")
+        self.origin = tuple(float(o) for o in (self.origin or (0.0,) * data.ndim))
+        if len(self.origin) != data.ndim:
+            raise DataError(f"{self.name}: origin {self.origin} does not fit shape {data.shape}")
         if self.mask is not None and np.shape(self.mask) != data.shape:
             raise DataError(
                 f"{self.name}: mask shape {np.shape(self.mask)} differs from image {data.shape}"
@@ -138,6 +144,8 @@ class SliceGeometry:
     slice_spacing: float
     resized_shape: tuple[int, int]
     pixel_spacing: float
+    slice_axis: int | None = None  # axis of the source volume slices were taken along (None: 2D)
+    origin: tuple[float, ...] = ()  # world position of the source's voxel 0, source axis order
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -146,7 +154,24 @@ class SliceGeometry:
             "slice_spacing": self.slice_spacing,
             "resized_shape": list(self.resized_shape),
             "pixel_spacing": self.pixel_spacing,
+            "slice_axis": self.slice_axis,
+            "origin": list(self.origin),
         }
+
+    def stack_geometry(
+        self, stack: np.ndarray
+    ) -> tuple[np.ndarray, tuple[float, ...], tuple[float, ...]]:
+        """Place a native stack ``(n, h, w)`` in the source's frame.
+
+        Returns the array with the stack axis moved back to the source's slice axis, and its
+        spacing and origin, so that a written file lines up with the source scan.
+        """
+        spacing = list(self.native_spacing)
+        origin = list(self.origin) if self.origin else [0.0] * 3
+        if self.slice_axis is None:  # 2D sources: the stack becomes a new leading axis
+            return stack, (self.slice_spacing, *spacing), (0.0, *origin[-2:])
+        spacing.insert(self.slice_axis, self.slice_spacing)
+        return np.moveaxis(stack, 0, self.slice_axis), tuple(spacing), tuple(origin)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SliceGeometry:
@@ -156,6 +181,8 @@ class SliceGeometry:
             slice_spacing=float(d["slice_spacing"]),
             resized_shape=tuple(int(v) for v in d["resized_shape"]),
             pixel_spacing=float(d["pixel_spacing"]),
+            slice_axis=d.get("slice_axis"),
+            origin=tuple(float(v) for v in d.get("origin", ())),
         )
 
 
@@ -255,7 +282,10 @@ def build_dataset(
             if not keep.any():
                 continue
             resized, geom = _resize_pad(norm[keep], in_plane, size, slice_spacing)
-            geometry.setdefault(name, geom)
+            if name not in geometry:
+                geom.slice_axis = slice_axis if v.data.ndim == 3 else None
+                geom.origin = tuple(v.origin)
+                geometry[name] = geom
             images.append(resized)
             labels.append(torch.full((len(resized),), label, dtype=torch.int64))
             sources += [v.name] * len(resized)
