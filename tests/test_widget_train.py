@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from napari_medgan.engine.checkpoint import load_checkpoint
 from napari_medgan.widgets.state import TrainState, runs
 from napari_medgan.widgets.train import TrainWidget
 
@@ -84,6 +85,9 @@ def test_short_run_gives_preview_checkpoint_and_plot(
     assert r.status == "finished" and r.step == 20
     assert (tmp_path / "run" / "latest").exists()
     assert published and published[-1] == str(tmp_path / "run")
+    geometry = load_checkpoint(tmp_path / "run").meta["geometry"]["T1"]
+    assert np.allclose(geometry["origin"], mni_small["T1"].origin)  # the layer's position
+    assert geometry["slice_axis"] == 0
     preview = viewer.layers["MedGAN preview"]
     assert preview.data.shape == (32, 2 * 32 + 2)
     assert tuple(preview.contrast_limits) == (-1.0, 1.0)

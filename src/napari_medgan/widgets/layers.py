@@ -71,7 +71,7 @@ def check_conditions(choices: Sequence[Choice], conditional: bool) -> list[str]:
 def to_volumes(
     choices: Sequence[Choice], conditional: bool, mask: Labels | None = None
 ) -> list[Volume]:
-    """Turn the chosen layers into engine volumes (data, spacing, condition, modality, mask)."""
+    """Turn the chosen layers into engine volumes (data, geometry, condition, modality, mask)."""
     volumes = []
     for choice in choices:
         layer = choice.layer
@@ -96,6 +96,7 @@ def to_volumes(
                 modality=str(layer.metadata.get("modality", "MR")),
                 name=layer.name,
                 mask=mask_data,
+                origin=tuple(float(t) for t in layer.translate[-data.ndim :]),
             )
         )
     return volumes
