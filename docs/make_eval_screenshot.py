@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 OUT = HERE / "screenshots" / "evaluate_widget.png"
 sys.path.insert(0, str(HERE))
 
-from make_screenshots import ensure_big_screen, spin  # noqa: E402
+from make_screenshots import ensure_big_screen, mni_viewer, spin  # noqa: E402
 
 
 def train(viewer, steps: int, out_dir: Path) -> Path:
@@ -53,16 +53,13 @@ def main() -> None:
     args = p.parse_args()
     ensure_big_screen()
 
-    import napari
     import numpy as np
     from napari.qt import get_qapp
 
     from napari_medgan.widgets.state import runs
 
     app = get_qapp()
-    viewer = napari.Viewer(title="napari-medgan", show=True)
-    viewer.window._qt_window.resize(1800, 1100)
-    viewer.open_sample("napari-medgan", "mni152")
+    viewer = mni_viewer()
     run_dir = train(viewer, args.steps, Path(tempfile.mkdtemp(prefix="medgan-eval-")) / "mni")
     runs.publish(str(run_dir))  # as the Train widget does after a run
     _, widget = viewer.window.add_plugin_dock_widget("napari-medgan", "Evaluate GAN")

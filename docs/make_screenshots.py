@@ -56,6 +56,16 @@ def spin(app, seconds: float = 0.0, until=None, timeout: float = 600.0) -> None:
         time.sleep(0.02)
 
 
+def mni_viewer():
+    """A shown 1800x1100 napari window holding the MNI152 sample (T1, GM, WM)."""
+    import napari
+
+    viewer = napari.Viewer(title="napari-medgan", show=True)
+    viewer.window._qt_window.resize(1800, 1100)
+    viewer.open_sample("napari-medgan", "mni152")
+    return viewer
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description="screenshots of the napari-medgan widgets")
     p.add_argument("--steps", type=int, default=300, help="training steps before the shot")
@@ -63,15 +73,12 @@ def main() -> None:
     args = p.parse_args()
     ensure_big_screen()
 
-    import napari
     from napari.qt import get_qapp
 
     from napari_medgan.widgets.state import TrainState
 
     app = get_qapp()
-    viewer = napari.Viewer(title="napari-medgan", show=True)
-    viewer.window._qt_window.resize(1800, 1100)
-    viewer.open_sample("napari-medgan", "mni152")
+    viewer = mni_viewer()
     _, train = viewer.window.add_plugin_dock_widget("napari-medgan", "Train GAN")
     run_dir = Path(tempfile.mkdtemp(prefix="medgan-shots-")) / "mni-demo"
     train.settings.apply(
