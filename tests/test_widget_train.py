@@ -125,7 +125,10 @@ def test_pause_resume_stop_then_restart_resumes(
     assert "resumes" in widget.resume_note.text()
     # Start again on the same folder: the run continues from the saved step
     assert widget.start()
-    qtbot.waitUntil(lambda: widget.last_report.step > first.step, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: widget.last_report is not None and widget.last_report.step > first.step,
+        timeout=60_000,
+    )
     assert f"resumed at step {first.step}" in widget.summary.text()
     widget.stop()
     wait_idle(qtbot, widget)
@@ -241,10 +244,10 @@ def test_closing_mid_training_stops_without_hang(make_napari_viewer, qtbot, tmp_
     qtbot.waitUntil(lambda: widget.last_report is not None, timeout=60_000)
     widget.toggle_pause()  # worst case: a paused loop never yields again by itself
     qtbot.waitUntil(lambda: widget.last_report.status == "paused", timeout=30_000)
-    job = widget.job
+    run = widget.task.run
     viewer.window.remove_dock_widget(widget)
     widget.close()
-    assert job.done.wait(20)
+    assert run.join(60)
     assert (tmp_path / "run" / "latest").exists()  # the stop saved a checkpoint
 
 

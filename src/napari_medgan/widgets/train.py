@@ -1,14 +1,18 @@
-"""The Train GAN dock widget: layers + settings in, live losses and previews out."""
+"""The Train GAN dock widget: layers + settings in, live losses and previews out.
+
+Training runs in a child process (``engine.runner``); this widget turns its reports into a
+plot, a preview layer and a progress bar, in batches a few times a second.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import time
 from pathlib import Path
 
 from napari.layers import Labels
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -16,19 +20,24 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from napari_medgan.engine import ConfigError, DataError, TrainReport
 from napari_medgan.engine.checkpoint import LATEST
+from napari_medgan.engine.runner import Cancelled, Failed, ProcessRun, Ready, train_target
 
-from ._worker import JobFailed, JobReady, TrainJob, start_job
+from ._worker import BackgroundTask, hook_shutdown
 from .layers import check_conditions, to_volumes
 from .loss_plot import LossPlot
 from .preview import show_preview
 from .state import TrainState, runs
 from .train_settings import TrainSettings, new_run_dir
+
+log = logging.getLogger(__name__)
+PREVIEW_S = 0.5  # the preview layer changes at most twice a second
 
 
 class TrainWidget(QWidget):
@@ -46,13 +55,13 @@ class TrainWidget(QWidget):
 
         self.viewer = napari_viewer
         self.state = TrainState.IDLE
-        self.job: TrainJob | None = None
-        self.worker = None
+        self.task: BackgroundTask | None = None
         self.last_report: TrainReport | None = None
         self.pixel_spacing = 1.0
         self._source = None
-        self._closed = False
-        self._jobs: list[TrainJob] = []  # shared with the shutdown hooks (no reference to self)
+        self._pending_preview: TrainReport | None = None
+        self._last_preview_t = 0.0
+        self._tasks: list[BackgroundTask] = []  # shared with the shutdown hooks (not self)
 
         self.table = LayerTable(napari_viewer)
         self.unconditional = QCheckBox("no conditions (plain GAN over all ticked layers)")
@@ -82,17 +91,16 @@ class TrainWidget(QWidget):
         self.settings.fields["out_dir"].changed.connect(self._update_resume_note)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self._refresh_masks)
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self._shutdown)
-        jobs = self._jobs
-        self.destroyed.connect(lambda *_: _stop_all(jobs))
+        hook_shutdown(self, napari_viewer, self._tasks, extra=self.plot.stop_timer)
         self._refresh_masks()
         self._update_resume_note()
         self._set_state(TrainState.IDLE)
 
     def _build_layout(self) -> None:
-        layout = QVBoxLayout(self)
+        """Inputs and settings scroll; the run controls, progress and plot stay in view."""
+        inputs = QWidget()
+        layout = QVBoxLayout(inputs)
+        layout.setContentsMargins(0, 0, 4, 0)
         layout.addWidget(QLabel("<b>Training images</b> (one condition per name)"))
         layout.addWidget(self.table)
         layout.addWidget(self.unconditional)
@@ -105,14 +113,23 @@ class TrainWidget(QWidget):
         row.addWidget(self.resume_note, 1)
         row.addWidget(self.new_run)
         layout.addLayout(row)
+        layout.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(inputs)
+        self.scroll.setMinimumHeight(120)
+
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.scroll, 3)
         buttons = QHBoxLayout()
         for b in (self.start_btn, self.pause_btn, self.stop_btn):
             buttons.addWidget(b)
-        layout.addLayout(buttons)
-        layout.addWidget(self.summary)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.plot, 1)
+        outer.addLayout(buttons)
+        outer.addWidget(self.summary)
+        outer.addWidget(self.progress)
+        outer.addWidget(self.status)
+        outer.addWidget(self.plot, 2)
 
     # ------------------------------------------------------------------ actions
     def start(self) -> bool:
@@ -129,35 +146,43 @@ class TrainWidget(QWidget):
         except (DataError, ConfigError) as exc:
             show_error(f"Cannot start training: {exc}")
             return False
-        out = Path(self.settings.config.out_dir).expanduser()
+        config = self.settings.config.replace()  # a snapshot: editing the form cannot race
+        out = Path(config.out_dir).expanduser()
         resume = out if (out / LATEST).exists() else None
         self._source = choices[0].layer
         if resume is None:
             self.plot.clear()
-        self.job = TrainJob(self.settings.config, volumes, resume=resume)
-        self._jobs[:] = [self.job]
+        self.last_report = None
+        run = ProcessRun(
+            train_target,
+            dict(config=config, volumes=volumes, resume=resume),
+            name="medgan-train",
+        )
+        self.task = BackgroundTask(
+            run, f"Training GAN in {out.name}", self.viewer, total=config.steps, parent=self
+        )
+        self.task.messages.connect(self._on_messages)
+        self.task.ended.connect(self._on_ended)
+        self._tasks[:] = [self.task]
         self._set_state(TrainState.STARTING)
         self.status.setText("Preparing slices" + (f" (resuming {out})" if resume else "") + "…")
-        self.worker = start_job(
-            self.job,
-            {"yielded": self._on_yield, "finished": self._on_finished, "errored": self._on_error},
-        )
+        self.task.start()
         return True
 
     def toggle_pause(self) -> None:
-        if self.job is None:
+        if self.task is None:
             return
         if self.state is TrainState.PAUSED:
-            self.job.unpause()
+            self.task.unpause()
             self._set_state(TrainState.TRAINING)
         elif self.state in (TrainState.TRAINING, TrainState.STARTING):
-            self.job.pause()
+            self.task.pause()
             self._set_state(TrainState.PAUSED)
 
     def stop(self) -> None:
-        """Finish the current step, save a checkpoint, end the run."""
-        if self.job is not None and self.state is not TrainState.IDLE:
-            self.job.stop()
+        """Finish the current step, save a checkpoint, end the run (returns at once)."""
+        if self.task is not None and self.state is not TrainState.IDLE:
+            self.task.stop()
             self._set_state(TrainState.STOPPING)
             self.status.setText("Stopping: saving a checkpoint…")
 
@@ -166,30 +191,58 @@ class TrainWidget(QWidget):
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
     # ------------------------------------------------------------------ worker messages
-    def _on_yield(self, msg) -> None:
-        if self._closed:
-            return
-        if isinstance(msg, JobReady):
-            self.pixel_spacing = msg.pixel_spacing
-            counts = ", ".join(f"{k}: {v}" for k, v in msg.counts.items())
-            kind = "conditional GAN" if msg.conditional else "GAN"
-            again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
-            self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")
-            if self.state is TrainState.STARTING:
-                self._set_state(TrainState.TRAINING)
-        elif isinstance(msg, JobFailed):
-            show_error(f"Training failed ({msg.kind}): {msg.message}")
-        elif isinstance(msg, TrainReport):
-            self._on_report(msg)
+    def _on_messages(self, batch: list) -> None:
+        """One poll's messages: every loss goes into the plot, the rest shows the newest."""
+        report = None
+        for msg in batch:
+            if isinstance(msg, TrainReport):
+                report = msg
+                if msg.status == "running":
+                    self.plot.add(
+                        msg.step,
+                        loss_d=msg.loss_d, loss_g=msg.loss_g, d_real=msg.d_real, d_fake=msg.d_fake,
+                    )  # fmt: skip
+                if msg.preview is not None:
+                    self._pending_preview = msg
+                if msg.checkpoint:
+                    runs.publish(str(Path(self.settings.config.out_dir).expanduser()))
+                if msg.status in ("finished", "stopped"):
+                    self._on_final(msg)
+            elif isinstance(msg, Ready):
+                self._on_ready(msg)
+            elif isinstance(msg, Failed):
+                self._on_failed(msg)
+            elif isinstance(msg, Cancelled):
+                self.status.setText("Stopped before training began.")
+        if report is not None:
+            self.last_report = report
+            self._show_progress(report)
+        self._maybe_preview()
 
-    def _on_report(self, r: TrainReport) -> None:
-        self.last_report = r
+    def _on_ready(self, msg: Ready) -> None:
+        self.pixel_spacing = msg.pixel_spacing
+        counts = ", ".join(f"{k}: {v}" for k, v in msg.counts.items())
+        kind = "conditional GAN" if msg.conditional else "GAN"
+        again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
+        self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")
+        if self.state is TrainState.STARTING:
+            self._set_state(TrainState.TRAINING)
+
+    def _on_failed(self, msg: Failed) -> None:
+        if msg.crashed:
+            log.error("training process crashed: %s\n%s", msg.message, msg.details)
+            show_error(f"Training crashed ({msg.kind}): {msg.message}")
+            self.status.setText(f"Training crashed: {msg.message}")
+        else:
+            show_error(f"Training failed ({msg.kind}): {msg.message}")
+            self.status.setText(f"Training failed: {msg.message}")
+
+    def _show_progress(self, r: TrainReport) -> None:
         self.progress.setMaximum(r.total_steps)
         self.progress.setValue(r.step)
+        if self.task is not None:
+            self.task.set_progress(r.step, r.total_steps)
         if r.status == "running":
-            self.plot.add(
-                r.step, loss_d=r.loss_d, loss_g=r.loss_g, d_real=r.d_real, d_fake=r.d_fake
-            )
             eta = _duration(r.eta_s)
             self.status.setText(
                 f"step {r.step}/{r.total_steps} · {r.images_per_s:.0f} img/s · ETA {eta} · "
@@ -197,32 +250,30 @@ class TrainWidget(QWidget):
             )
         elif r.status == "paused":
             self.status.setText(f"Paused at step {r.step}: Resume or Stop (saves a checkpoint).")
-        if r.preview is not None:
-            show_preview(
-                self.viewer,
-                r.preview,
-                r.preview_names,
-                self.pixel_spacing,
-                beside=self._source if self._source in self.viewer.layers else None,
-                step=r.step,
-            )
-        if r.checkpoint:
-            runs.publish(str(Path(self.settings.config.out_dir).expanduser()))
-        if r.status in ("finished", "stopped"):
-            word = "Finished" if r.status == "finished" else "Stopped"
-            self.status.setText(f"{word} at step {r.step}/{r.total_steps}; saved {r.checkpoint}")
-            show_info(f"{word} at step {r.step}; checkpoint saved in {r.checkpoint}")
 
-    def _on_finished(self) -> None:
-        if self._closed:
+    def _maybe_preview(self, force: bool = False) -> None:
+        """Show the newest preview, at most every PREVIEW_S seconds (unless ``force``)."""
+        r = self._pending_preview
+        now = time.perf_counter()
+        if r is None or (not force and now - self._last_preview_t < PREVIEW_S):
             return
-        self.job, self.worker = None, None
+        self._pending_preview, self._last_preview_t = None, now
+        beside = self._source if self._source in self.viewer.layers else None
+        show_preview(self.viewer, r.preview, r.preview_names, self.pixel_spacing, beside, r.step)
+
+    def _on_final(self, r: TrainReport) -> None:
+        word = "Finished" if r.status == "finished" else "Stopped"
+        self.status.setText(f"{word} at step {r.step}/{r.total_steps}; saved {r.checkpoint}")
+        show_info(f"{word} at step {r.step}; checkpoint saved in {r.checkpoint}")
+
+    def _on_ended(self) -> None:
+        final = self.last_report
+        self._maybe_preview(force=True)
+        self.task = None
         self._set_state(TrainState.IDLE)
         self._update_resume_note()
-
-    def _on_error(self, exc: Exception) -> None:
-        # napari shows unexpected errors with their traceback; here only the UI is reset
-        self.status.setText(f"Training crashed: {exc}")
+        if final is not None and final.status in ("finished", "stopped"):
+            self.progress.setValue(final.step)
 
     # ------------------------------------------------------------------ UI state
     def _set_state(self, state: TrainState) -> None:
@@ -262,21 +313,12 @@ class TrainWidget(QWidget):
         self.settings.apply(out_dir=str(new_run_dir(out.parent)))
         self._update_resume_note()
 
-    def _shutdown(self) -> None:
-        _stop_all(self._jobs)
-
     def closeEvent(self, event) -> None:
-        self._closed = True
-        self._shutdown()
+        """Floating or stand-alone use: stop like the shutdown hooks do (returns at once)."""
+        for task in list(self._tasks):
+            task.abandon()
         self.plot.stop_timer()
         super().closeEvent(event)
-
-
-def _stop_all(jobs: list[TrainJob], timeout_s: float = 10.0) -> None:
-    """Stop running jobs and wait briefly for their checkpoint (used on close and quit)."""
-    for job in list(jobs):
-        with contextlib.suppress(RuntimeError):
-            job.stop_and_wait(timeout_s)
 
 
 def _duration(seconds: float) -> str:
