@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,18 @@ class Sampler:
         name = self.check_condition(condition)
         z = self.latents(n, seed)
         return self._render(z, name, units)
+
+    def sample_chunks(
+        self, n: int, condition: str | None = None, seed: int = 0, units: str = "scan",
+        chunk: int = 64,
+    ) -> Iterator[np.ndarray]:  # fmt: skip
+        """:meth:`sample` in pieces of ``chunk`` images (the same images, in order), so a
+        caller can show progress and stop between pieces."""
+        if not isinstance(n, int) or n < 1:
+            raise SamplingError(f"number of samples must be a positive integer (got {n!r})")
+        name = self.check_condition(condition)
+        for z in torch.split(self.latents(n, seed), chunk):
+            yield self._render(z, name, units)
 
     def condition_swap(self, n: int = 1, seed: int = 0, units: str = "scan") -> np.ndarray:
         """The same ``n`` latents rendered under every condition, ``(n_classes, n, H, W)``."""

@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
+import numpy as np
 from napari.utils import progress
 from qtpy.QtCore import QObject, QTimer, Signal
 
+from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.engine.runner import ProcessRun
 
 POLL_MS = 100  # how often the GUI looks for messages: 10 batches per second at most
@@ -174,3 +176,46 @@ def _unwrap(viewer):
     """The viewer behind napari's public-only proxy (plugins get one; the task registry and
     the main window are private attributes of the real viewer's window)."""
     return getattr(viewer, "__wrapped__", viewer)
+
+
+# ---------------------------------------------------------------------- thread jobs
+# Loading a generator and sampling are a few large torch calls that release the GIL: a napari
+# thread worker keeps the event loop free for them without a process start (measured in
+# benchmarks/gui_latency.py). Expected errors come back as values, not exceptions, so the
+# widget shows one clear notification instead of napari's traceback.
+
+
+def load_sampler(path: str) -> Sampler | CheckpointError:
+    """The checkpoint's generator on the CPU, or the error that explains why not."""
+    try:
+        return Sampler.from_checkpoint(path, device="cpu")
+    except CheckpointError as exc:
+        return exc
+
+
+def sample_job(sampler: Sampler, n: int, condition: str | None, seed: int):
+    """Yield the number of images done after each chunk; return the images (or the error)."""
+    parts: list[np.ndarray] = []
+    try:
+        for part in sampler.sample_chunks(n, condition, seed=seed, units="native", chunk=32):
+            parts.append(part)
+            yield sum(len(p) for p in parts)
+    except SamplingError as exc:
+        return exc
+    return np.concatenate(parts)
+
+
+def swap_job(sampler: Sampler, seed: int):
+    """One seed under every condition (a generator so that napari can cancel it)."""
+    yield 0
+    try:
+        return sampler.condition_swap(1, seed=seed, units="native")
+    except SamplingError as exc:
+        return exc
+
+
+def start_thread(func, *args, connect: dict, **kwargs):
+    """Run ``func`` in napari's thread pool (registered as a task, cancellable with quit)."""
+    from napari.qt.threading import create_worker
+
+    return create_worker(func, *args, _connect=connect, **kwargs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari.layers import Image
+from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QComboBox,
@@ -12,6 +13,7 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -22,6 +24,8 @@ from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.io import WriteError, write_nifti, write_synthetic_dicom
 from napari_medgan.io.types import image_from_layer
 
+from ._path_field import PathField
+from ._worker import load_sampler, sample_job, start_thread, swap_job
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
 
@@ -39,11 +43,13 @@ class GenerateWidget(QWidget):
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from magicgui.widgets import FileEdit
-
         self.viewer = napari_viewer
         self.sampler: Sampler | None = None
-        self.checkpoint = FileEdit(mode="d", tooltip="a run folder or one of its checkpoints")
+        self.worker = None  # the running load or sampling job
+        self.last_layer: Image | None = None
+        self._pbar = None
+        self._loads = 0  # a newer load makes older answers stale
+        self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
         self.flag = QLabel()  # memorization verdict of the Evaluate widget, when flagged
@@ -58,11 +64,16 @@ class GenerateWidget(QWidget):
         self.generate_btn = QPushButton("Generate")
         self.swap_btn = QPushButton("Condition swap")
         self.swap_btn.setToolTip("one seed rendered under every condition, stacked on a new axis")
+        self.cancel_btn = QPushButton("Cancel")
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m images")
+        self.progress.hide()
         self.save_target = QComboBox()
         self.save_btn = QPushButton("Save…")
         self._build_layout()
 
-        self.checkpoint.changed.connect(lambda v: self.load(v))
+        self.checkpoint.submitted.connect(self.load_in_background)
+        self.cancel_btn.clicked.connect(self.cancel)
         self.condition.currentTextChanged.connect(self._match_reference)
         self.generate_btn.clicked.connect(self.generate)
         self.swap_btn.clicked.connect(self.condition_swap)
@@ -77,12 +88,13 @@ class GenerateWidget(QWidget):
         self._refresh_layers()
         self._update_buttons()
         if runs.last_run:
-            self.checkpoint.value = runs.last_run
+            self.checkpoint.set_path(runs.last_run, submit=False)
+            self.load(runs.last_run)
 
     def _build_layout(self) -> None:
         layout = QVBoxLayout(self)
         form = QFormLayout()
-        form.addRow("checkpoint", self.checkpoint.native)
+        form.addRow("checkpoint", self.checkpoint)
         form.addRow(self.info)
         form.addRow(self.flag)
         form.addRow("samples", self.n)
@@ -93,7 +105,9 @@ class GenerateWidget(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.generate_btn)
         row.addWidget(self.swap_btn)
+        row.addWidget(self.cancel_btn)
         layout.addLayout(row)
+        layout.addWidget(self.progress)
         save = QHBoxLayout()
         save.addWidget(self.save_target, 1)
         save.addWidget(self.save_btn)
@@ -103,19 +117,35 @@ class GenerateWidget(QWidget):
 
     # ------------------------------------------------------------------ model
     def load(self, path: str | Path) -> bool:
-        """Load the generator of a run or checkpoint folder; False (and a notification) if not."""
+        """Load the generator of a run or checkpoint folder now; False (and a notification) if
+        not. The GUI loads in the background (:meth:`load_in_background`)."""
         if not str(path) or str(path) == ".":
             return False
-        try:
-            sampler = Sampler.from_checkpoint(path, device="cpu")
-        except CheckpointError as exc:
+        self._loads += 1
+        return self._use(load_sampler(str(path)))
+
+    def load_in_background(self, path: str | Path) -> None:
+        """Load in a worker thread; the form updates when the model is in."""
+        if not str(path) or str(path) == ".":
+            return
+        self._loads += 1
+        token = self._loads
+        self.info.setText(f"Loading {path}…")
+        start_thread(
+            load_sampler, str(path), connect={"returned": lambda out: self._use(out, token)}
+        )
+
+    def _use(self, loaded, token: int | None = None) -> bool:
+        if token is not None and token != self._loads:
+            return False  # the user asked for another checkpoint meanwhile
+        if isinstance(loaded, CheckpointError):
             self.sampler = None
-            self.info.setText(f"No model loaded: {exc}")
-            show_error(f"Cannot load checkpoint: {exc}")
+            self.info.setText(f"No model loaded: {loaded}")
+            show_error(f"Cannot load checkpoint: {loaded}")
             self._update_buttons()
             self._update_flag()
             return False
-        self.sampler = sampler
+        self.sampler = sampler = loaded
         kind = "conditional" if sampler.conditional else "unconditional"
         self.info.setText(
             f"{Path(sampler.path).parent.parent.name} · step {sampler.step} · {kind} · "
@@ -128,47 +158,88 @@ class GenerateWidget(QWidget):
         return True
 
     def _on_new_run(self, run_dir: str) -> None:
-        self.checkpoint.value = run_dir  # reloads the newest checkpoint (signal -> load)
-        if str(self.checkpoint.value) == str(Path(run_dir)):
-            self.load(run_dir)
+        self.checkpoint.set_path(run_dir)  # submits: loads in the background
 
     # ------------------------------------------------------------------ actions
-    def generate(self) -> Image | None:
-        """Add ``n`` samples of the chosen condition as a new image layer."""
-        if self.sampler is None:
-            show_error("Load a checkpoint first")
-            return None
+    def generate(self) -> bool:
+        """Sample ``n`` images of the chosen condition in the background; they arrive as a new
+        image layer (``last_layer``). False if nothing started."""
+        if not self._can_run():
+            return False
         self._warn_if_flagged(self.sampler.path)
-        cond = self.condition.currentText() if self.sampler.conditional else None
-        seed = self.seed.value()
-        try:
-            images = self.sampler.sample(self.n.value(), cond, seed=seed, units="native")
-        except SamplingError as exc:
-            show_error(f"Cannot generate: {exc}")
-            return None
-        data, kwargs = sample_layer(
-            self.viewer, self.sampler, images, cond, seed, self.reference_layer()
-        )
-        layer = self.viewer.add_image(data, **kwargs)
-        self._refresh_layers()
-        return layer
+        sampler, n, seed = self.sampler, self.n.value(), self.seed.value()
+        cond = self.condition.currentText() if sampler.conditional else None
+        ref = self.reference_layer()
 
-    def condition_swap(self) -> Image | None:
-        """Render one seed under every condition: a layer with a leading condition axis."""
+        def done(images) -> None:
+            self._add(images, "generate", sample_layer, sampler, images, cond, seed, ref)
+
+        self._start(sample_job, (sampler, n, cond, seed), n, f"Generating {n} images", done)
+        return True
+
+    def condition_swap(self) -> bool:
+        """Render one seed under every condition in the background: a layer with a leading
+        condition axis (``last_layer``). False if nothing started."""
+        if not self._can_run():
+            return False
+        self._warn_if_flagged(self.sampler.path)
+        sampler, seed, ref = self.sampler, self.seed.value(), self.reference_layer()
+
+        def done(images) -> None:
+            self._add(images, "swap conditions", swap_layer, sampler, images, seed, ref)
+
+        self._start(swap_job, (sampler, seed), 0, "Condition swap", done)
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running sampling job after its current chunk."""
+        if self.worker is not None:
+            self.worker.quit()
+            self.cancel_btn.setEnabled(False)
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def _can_run(self) -> bool:
         if self.sampler is None:
             show_error("Load a checkpoint first")
-            return None
-        self._warn_if_flagged(self.sampler.path)
-        seed = self.seed.value()
-        try:
-            images = self.sampler.condition_swap(1, seed=seed, units="native")
-        except SamplingError as exc:
-            show_error(f"Cannot swap conditions: {exc}")
-            return None
-        data, kwargs = swap_layer(self.viewer, self.sampler, images, seed, self.reference_layer())
-        layer = self.viewer.add_image(data, **kwargs)
+            return False
+        return self.worker is None
+
+    def _start(self, job, args, total: int, desc: str, done) -> None:
+        self._pbar = progress(total=total, desc=desc)
+        self.progress.setRange(0, total)
+        self.progress.setValue(0)
+        self.progress.setVisible(total > 0)
+        self.worker = start_thread(
+            job, *args,
+            connect={"yielded": self._on_progress, "returned": done, "finished": self._done},
+        )  # fmt: skip
+        self._update_buttons()
+
+    def _on_progress(self, count: int) -> None:
+        self.progress.setValue(count)
+        if self._pbar is not None:
+            self._pbar.update(count - self._pbar.n)
+
+    def _add(self, images, what: str, make, *args) -> None:
+        if isinstance(images, SamplingError):
+            show_error(f"Cannot {what}: {images}")
+            return
+        data, kwargs = make(self.viewer, *args)
+        self.last_layer = self.viewer.add_image(data, **kwargs)
         self._refresh_layers()
-        return layer
+
+    def _done(self) -> None:
+        if self.worker is not None and getattr(self.worker, "abort_requested", False):
+            show_info("Generation cancelled")
+        self.worker = None
+        if self._pbar is not None:
+            self._pbar.close()
+            self._pbar = None
+        self.progress.hide()
+        self._update_buttons()
 
     def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
         """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``)."""
@@ -255,7 +326,8 @@ class GenerateWidget(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        ok = self.sampler is not None
+        ok = self.sampler is not None and self.worker is None
+        self.cancel_btn.setEnabled(self.worker is not None)
         self.generate_btn.setEnabled(ok)
         self.swap_btn.setEnabled(ok and self.sampler.conditional)
         self.condition.setEnabled(ok and self.sampler.conditional)
