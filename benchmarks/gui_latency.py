@@ -1,14 +1,25 @@
-"""Event-loop latency of napari while the Train GAN widget trains in its worker thread.
+"""napari stays responsive while the widgets train, generate and evaluate: one run, one table.
 
-A QTimer asks to fire every 10 ms; the delay of each firing beyond 10 ms is how long the GUI
-could not react. Prints a markdown table row (and appends it to ``--out`` if given)::
+Measured in one process, in this order, on the MNI152 sample at the CPU defaults
+(``default_for_device("cpu")``) with the live loss plot and the preview layer on:
 
-    xvfb-run -a python benchmarks/gui_latency.py --seconds 20
+1. **headless**: the engine's ``Trainer`` alone, no viewer (the baseline for steps/s);
+2. **thread** (the old design, for the decision): the same trainer in a napari thread worker
+   of this process, its reports fed to the same loss plot and preview layer;
+3. **Train widget**: the shipped design (a child process, reports polled 10x/s);
+4. **Generate**: the Generate widget samples 256 images from the checkpoint of 3;
+5. **Evaluate**: the Evaluate widget scores that checkpoint (settings in the table).
+
+A QTimer asks to fire every 10 ms; how late each firing comes is how long the GUI could not
+react. Prints a markdown table and appends it to ``--out``::
+
+    xvfb-run -a python benchmarks/gui_latency.py --out benchmarks/results_gui.md
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -16,90 +27,208 @@ import time
 import numpy as np
 
 
-def measure(app, seconds: float, interval_ms: int = 10) -> np.ndarray:
-    """Delays (ms) of a ``interval_ms`` timer over ``seconds`` of the running event loop."""
+def measure(app, until, max_s: float, min_s: float = 0.0, interval_ms: int = 10) -> np.ndarray:
+    """Delays (ms) of an ``interval_ms`` timer while the event loop runs until ``until()``
+    (checked every firing) after at least ``min_s`` seconds, or ``max_s`` seconds."""
     from qtpy.QtCore import QEventLoop, QTimer
 
     delays: list[float] = []
-    last = [time.perf_counter()]
+    t0 = last = time.perf_counter()
+    loop = QEventLoop()
 
     def tick() -> None:
+        nonlocal last
         now = time.perf_counter()
-        delays.append((now - last[0]) * 1000 - interval_ms)
-        last[0] = now
+        delays.append((now - last) * 1000 - interval_ms)
+        last = now
+        if now - t0 >= max_s or (now - t0 >= min_s and until()):
+            loop.quit()
 
     timer = QTimer()
     timer.setInterval(interval_ms)
     timer.timeout.connect(tick)
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
     timer.start()
     loop.exec()
     timer.stop()
     return np.maximum(np.asarray(delays[1:]), 0.0)
 
 
-def row(label: str, d: np.ndarray) -> str:
+def spin(app, until, timeout: float = 600.0) -> None:
+    t0 = time.perf_counter()
+    while not until() and time.perf_counter() - t0 < timeout:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def row(label: str, rate: str, d: np.ndarray) -> str:
     return (
-        f"| {label} | {len(d)} | {np.median(d):.1f} | {np.percentile(d, 95):.1f} | "
+        f"| {label} | {rate} | {len(d)} | {np.median(d):.1f} | {np.percentile(d, 95):.1f} | "
         f"{np.percentile(d, 99):.1f} | {d.max():.1f} |"
     )
 
 
+def headless_rate(config, volumes, seconds: float) -> float:
+    """Steps/s of the engine alone, after two warm-up steps."""
+    from napari_medgan.engine import Trainer, build_dataset
+
+    cfg = config.replace(out_dir=tempfile.mkdtemp(prefix="medgan-headless-"), steps=10**6)
+    trainer = Trainer(cfg, build_dataset(volumes, cfg.size, cfg.slice_axis, cfg.min_foreground))
+    it = trainer.run()
+    for _ in range(2):
+        next(it)
+    t0, s0 = time.perf_counter(), trainer.step
+    while time.perf_counter() - t0 < seconds:
+        next(it)
+    rate = (trainer.step - s0) / (time.perf_counter() - t0)
+    trainer.stop()
+    for _ in it:
+        pass
+    trainer.close()
+    return rate
+
+
+def thread_design(app, viewer, config, volumes, seconds: float):
+    """The old design: the trainer in a napari thread worker, every report drawn."""
+    from napari.qt.threading import create_worker
+
+    from napari_medgan.engine import Trainer, build_dataset
+    from napari_medgan.widgets.loss_plot import LossPlot
+    from napari_medgan.widgets.preview import show_preview
+
+    cfg = config.replace(out_dir=tempfile.mkdtemp(prefix="medgan-thread-"), steps=10**6)
+    ds = build_dataset(volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
+    trainer = Trainer(cfg, ds)
+    plot = LossPlot()
+    viewer.window.add_dock_widget(plot, name="thread baseline plot")
+    spacing = next(iter(ds.geometry.values())).pixel_spacing
+
+    def on_report(r) -> None:
+        plot.add(r.step, loss_d=r.loss_d, loss_g=r.loss_g, d_real=r.d_real, d_fake=r.d_fake)
+        if r.preview is not None:
+            show_preview(viewer, r.preview, r.preview_names, spacing, step=r.step)
+
+    worker = create_worker(trainer.run, _connect={"yielded": on_report})
+    spin(app, lambda: trainer.step >= 2)
+    s0, t0 = trainer.step, time.perf_counter()
+    delays = measure(app, lambda: False, seconds)
+    rate = (trainer.step - s0) / (time.perf_counter() - t0)
+    trainer.stop()
+    spin(app, lambda: not worker.is_running)
+    trainer.close()
+    viewer.window.remove_dock_widget("thread baseline plot")
+    return rate, delays
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seconds", type=float, default=20.0)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", help="append the markdown rows to this file")
+    p.add_argument("--seconds", type=float, default=20.0, help="per training measurement")
+    p.add_argument("--generate", type=int, default=256, help="images sampled by Generate")
+    p.add_argument("--eval-samples", type=int, default=256)
+    p.add_argument("--eval-net-steps", type=int, default=100)
+    p.add_argument("--eval-boot", type=int, default=100)
+    p.add_argument("--eval-max-s", type=float, default=120.0)
+    p.add_argument("--no-thread", action="store_true", help="skip the thread baseline")
+    p.add_argument("--out", help="append the markdown table to this file")
     args = p.parse_args()
 
     import napari
 
     from napari_medgan._sample_data import mni152
+    from napari_medgan.engine import default_for_device
+    from napari_medgan.widgets.evaluate import EvaluateWidget
+    from napari_medgan.widgets.generate import GenerateWidget
+    from napari_medgan.widgets.layers import Choice, to_volumes
     from napari_medgan.widgets.state import TrainState
     from napari_medgan.widgets.train import TrainWidget
 
+    load = os.getloadavg()
+    app = napari.qt.get_qapp()
     viewer = napari.Viewer(show=True)
     for data, kwargs, _ in mni152():
         viewer.add_image(data, **kwargs)
+    config = default_for_device("cpu")
+    config.device, config.slice_axis, config.preview_every = "cpu", 0, 20
+    config.checkpoint_every = 0
+    volumes = to_volumes([Choice(lay, lay.name) for lay in viewer.layers], True)
+    cfg_text = (
+        f"{config.size} px, batch {config.batch_size}, widths {config.base_channels}/"
+        f"{config.max_channels}, preview every {config.preview_every}"
+    )
+
+    headless = headless_rate(config, volumes, args.seconds)
+    rows = [row("idle viewer", "–", measure(app, lambda: False, 3.0))]
+    rows.append(f"| headless engine (no viewer), same config | {headless:.2f} (100 %) | – | – "
+                "| – | – | – |")  # fmt: skip
+    if not args.no_thread:
+        rate, d = thread_design(app, viewer, config, volumes, args.seconds)
+        rows.append(row("old design: trainer in a napari thread worker", _pct(rate, headless), d))
+
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train GAN")
     out = tempfile.mkdtemp(prefix="medgan-latency-")
-    widget.settings.apply(
-        device=args.device, size=args.size, batch_size=args.batch_size, steps=100_000,
-        preview_every=20, checkpoint_every=0, out_dir=out,
-    )
-    app = napari.qt.get_qapp()
-    idle = measure(app, 3.0)
+    widget.settings.apply(**{**config.to_dict(), "steps": 10**6, "out_dir": out})
     widget.start()
-    while widget.last_report is None or widget.last_report.step < 2:
-        app.processEvents()
-        time.sleep(0.01)
+    spin(app, lambda: widget.last_report is not None and widget.last_report.step >= 2)
     step0, t0 = widget.last_report.step, time.perf_counter()
-    busy = measure(app, args.seconds)
-    steps = widget.last_report.step - step0
-    rate = steps / (time.perf_counter() - t0)
+    d = measure(app, lambda: False, args.seconds)
+    rate = (widget.last_report.step - step0) / (time.perf_counter() - t0)
+    t_stop = time.perf_counter()
     widget.stop()
-    while widget.state is not TrainState.IDLE:
-        app.processEvents()
-        time.sleep(0.01)
-    device = widget.last_report.device
-    header = (
-        "| event loop (10 ms timer) | firings | median delay ms | p95 ms | p99 ms | max ms |\n"
-        "|---|---|---|---|---|---|"
-    )
-    label = (
-        f"training {args.size}px b{args.batch_size} on {device} ({rate:.1f} steps/s, "
-        f"plot redraws {widget.plot.draw_count}), {platform.processor() or platform.machine()}"
-    )
-    text = "\n".join([header, row("idle", idle), row(label, busy)])
+    spin(app, lambda: widget.state is TrainState.IDLE)
+    stop_s = time.perf_counter() - t_stop
+    rows.append(row(
+        f"Train widget (child process; plot redraws {widget.plot.draw_count})",
+        _pct(rate, headless), d))  # fmt: skip
+
+    gen = GenerateWidget(viewer)
+    viewer.window.add_dock_widget(gen, name="Generate")
+    assert gen.load(out)
+    gen.n.setValue(args.generate)
+    t0 = time.perf_counter()
+    gen.generate()
+    d = measure(app, lambda: not gen.busy, 300.0, min_s=0.5)
+    gen_s = time.perf_counter() - t0
+    rows.append(row(f"Generate {args.generate} images (thread worker, {gen_s:.1f} s incl. "
+                    "adding the layer)", "–", d))  # fmt: skip
+
+    ev = EvaluateWidget(viewer)
+    viewer.window.add_dock_widget(ev, name="Evaluate")
+    assert ev.load(out)
+    ev.table.set_choices({n: n for n in ev.sampler.class_names})
+    ev.n.setValue(args.eval_samples)
+    ev.net_steps.setValue(args.eval_net_steps)
+    ev.n_boot.setValue(args.eval_boot)
+    t0 = time.perf_counter()
+    ev.evaluate()
+    d = measure(app, lambda: ev.job is None, args.eval_max_s, min_s=0.5)
+    ev_s = time.perf_counter() - t0
+    finished = ev.job is None and ev.result is not None
+    ev.cancel()
+    spin(app, lambda: ev.job is None)
+    rows.append(row(
+        f"Evaluate ({args.eval_samples} samples, net steps {args.eval_net_steps}, bootstrap "
+        f"{args.eval_boot}; child process, {ev_s:.0f} s, {'done' if finished else 'cut off'})",
+        "–", d))  # fmt: skip
+
+    header = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average before the run "
+        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min); config: {cfg_text}; "
+        f"Train widget stop (finish the step + save) took {stop_s:.1f} s.",
+        "",
+        "| what runs | steps/s (vs headless) | timer firings | median delay ms | p95 ms | "
+        "p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    text = "\n".join(header + rows) + "\n"
     print(text)
     if args.out:
         with open(args.out, "a") as fh:
-            fh.write(text + "\n")
+            fh.write(f"\n### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n{text}")
     viewer.close()
+
+
+def _pct(rate: float, base: float) -> str:
+    return f"{rate:.2f} ({100 * rate / base:.0f} %)"
 
 
 if __name__ == "__main__":

@@ -44,3 +44,13 @@ def tiny_config(out_dir, **changes) -> TrainConfig:
         out_dir=str(out_dir),
     )
     return base.replace(**changes)
+
+
+def copy_real(real, labels, class_names, n, condition=None, seed=0, units="model"):
+    """A "generator" that memorised: ``n`` training slices of ``condition``.
+
+    Module-level (and bound with ``functools.partial``) so that a sampler patched with it can
+    be pickled into the Evaluate widget's child process.
+    """
+    pool = real[labels == class_names.index(condition)]
+    return pool[np.random.default_rng(seed).choice(len(pool), n, replace=False)]

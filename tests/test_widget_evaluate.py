@@ -3,10 +3,13 @@ bad inputs, and the Generate widget's warning for a checkpoint flagged for copyi
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 
+from engine_fixtures import copy_real
 from napari_medgan.engine.metrics import dataset_for
 from napari_medgan.widgets.eval_results import NEAREST_KEY
 from napari_medgan.widgets.evaluate import EvaluateWidget
@@ -62,7 +65,7 @@ def setup(make_napari_viewer, mni_small, run_dir):
         memorization.publish(widget.sampler.path, [])  # the registry is process-wide
 
 
-def run_to_end(qtbot, widget, timeout=60_000) -> None:
+def run_to_end(qtbot, widget, timeout=300_000) -> None:
     assert widget.evaluate()
     qtbot.waitUntil(lambda: widget.job is None, timeout=timeout)
 
@@ -79,8 +82,11 @@ def test_loads_from_manifest_and_picks_up_last_run(make_napari_viewer, run_dir):
 def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, seen, tmp_path):
     viewer, widget = setup
     stages = []
-    widget._bridge.progress.connect(lambda s, f: stages.append((s, f)))
-    run_to_end(qtbot, widget)
+    assert widget.evaluate()  # in a child process; progress comes back in batches
+    widget.job.messages.connect(
+        lambda batch: stages.extend((m.stage, m.fraction) for m in batch if hasattr(m, "stage"))
+    )
+    qtbot.waitUntil(lambda: widget.job is None, timeout=300_000)
     res = widget.result
     assert res is not None and len(res.generated) == QUICK["n"]
     assert stages[-1] == ("done", 1.0) and widget.progress.value() == 1000
@@ -121,7 +127,7 @@ def test_cancel_stops_between_stages_and_widget_stays_usable(qtbot, setup, seen)
     assert widget.evaluate()
     widget.cancel()
     assert not widget.cancel_btn.isEnabled()
-    qtbot.waitUntil(lambda: widget.job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: widget.job is None, timeout=300_000)
     assert widget.result is None
     assert "Cancelled" in widget.status.text()
     assert ("info", "Evaluation cancelled") in seen
@@ -157,11 +163,8 @@ def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, seen, t
     ds, labels = dataset_for(sampler, to_volumes(widget.table.choices(), True))
     real = ds.images[:, 0].numpy()
 
-    def copies(n, condition=None, seed=0, units="model"):  # a "generator" that memorised
-        pool = real[labels == sampler.class_names.index(condition)]
-        return pool[np.random.default_rng(seed).choice(len(pool), n, replace=False)]
-
-    monkeypatch.setattr(sampler, "sample", copies)
+    copies = functools.partial(copy_real, real, labels, list(sampler.class_names))
+    monkeypatch.setattr(sampler, "sample", copies)  # the widget pickles this sampler
     run_to_end(qtbot, widget)
     assert widget.result.flagged
     assert "Possible copying" in widget.verdict.text()
@@ -171,7 +174,9 @@ def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, seen, t
     gen = GenerateWidget(viewer)
     assert gen.load(widget.checkpoint.value)
     assert not gen.flag.isHidden() and "copying" in gen.flag.text()
-    layer = gen.generate()
+    assert gen.generate()
+    qtbot.waitUntil(lambda: not gen.busy, timeout=30_000)
+    layer = gen.last_layer
     assert layer is not None and seen[-1][0] == "warning" and "copy" in seen[-1][1]
     seen.clear()
     gen.save_layer(layer, tmp_path / "out.nii.gz")

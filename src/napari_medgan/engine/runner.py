@@ -21,7 +21,9 @@ import atexit
 import collections
 import contextlib
 import multiprocessing as mp
+import pickle
 import queue
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -105,7 +107,7 @@ class ChildControl:
 
     def emit(self, message: Any) -> None:
         """Send one small picklable message to the parent."""
-        self._out.put(message)
+        self._out.put(_pack(message))
 
     def stop_requested(self) -> bool:
         return self._stop.is_set()
@@ -140,16 +142,22 @@ def _child_main(target: Callable, kwargs: dict, out, stop, pause) -> None:
     ctl = ChildControl(out, stop, pause)
     try:
         result = target(ctl, **kwargs)
-        out.put(result if isinstance(result, TERMINAL) else Done(result))
+        ctl.emit(result if isinstance(result, TERMINAL) else Done(result))
     except EXPECTED_ERRORS as exc:
-        out.put(Failed(str(exc), type(exc).__name__))
+        ctl.emit(Failed(str(exc), type(exc).__name__))
     except BaseException as exc:  # everything else is reported as a crash
-        out.put(
+        ctl.emit(
             Failed(str(exc) or type(exc).__name__, type(exc).__name__, True, traceback.format_exc())
         )
     finally:
         out.close()
         out.join_thread()  # the parent's reader thread drains until we are gone
+
+
+def _pack(message: Any) -> bytes:
+    """Plain pickle bytes: importing torch makes the queue's pickler share tensors through
+    file descriptors served by the sender, which fails once the child has exited."""
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # ---------------------------------------------------------------------- parent side
@@ -234,17 +242,18 @@ class ProcessRun:
                 args=(self.target, self.kwargs, self._out, self._stop, self._pause),
                 name=self.name,
             )
-            proc.start()
+            with _main_hidden():
+                proc.start()
             self._proc = proc
             self._started.set()
             while True:
                 try:
-                    msg = self._out.get(timeout=0.1)
+                    msg = pickle.loads(self._out.get(timeout=0.1))
                 except queue.Empty:
                     if not proc.is_alive():
                         with contextlib.suppress(queue.Empty):
                             while True:  # whatever the child managed to send before it went
-                                msg = self._out.get(timeout=0.2)
+                                msg = pickle.loads(self._out.get(timeout=0.2))
                                 terminal = terminal or isinstance(msg, TERMINAL)
                                 self._inbox.append(msg)
                         break
@@ -274,6 +283,32 @@ class ProcessRun:
             self.kwargs = {}  # drop the inputs (volumes) as soon as the child has them
             self.finished.set()
             _LIVE.discard(self)
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden():
+    """Start a child without making it re-run the caller's main script.
+
+    ``spawn`` re-imports ``__main__`` in the child unless it looks module-less; our targets live
+    in this package, and a napari script without an ``if __name__ == "__main__"`` guard would
+    otherwise open a second viewer (and start training again) inside the child.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _MAIN_LOCK:
+        saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if k in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__dict__["__spec__"] = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
 
 
 def live_runs() -> list[ProcessRun]:
@@ -329,9 +364,11 @@ def train_target(
 
 
 def evaluate_target(
-    ctl: ChildControl, checkpoint: str | Path, volumes: list[Volume], **kwargs
+    ctl: ChildControl, sampler, volumes: list[Volume], **kwargs
 ) -> Cancelled | Done | Failed:
-    """Load ``checkpoint`` and run :func:`~napari_medgan.engine.metrics.evaluate_sampler`."""
+    """Run :func:`~napari_medgan.engine.metrics.evaluate_sampler` on ``sampler`` (a
+    :class:`~napari_medgan.engine.Sampler`, pickled over as the caller holds it, or a
+    checkpoint path to load)."""
     from .metrics import EvaluationCancelled, evaluate_sampler
     from .sampling import Sampler
 
@@ -342,7 +379,8 @@ def evaluate_target(
         ctl.emit(Progress(name, float(fraction)))
 
     try:
-        sampler = Sampler.from_checkpoint(checkpoint, device="cpu")
+        if isinstance(sampler, (str, Path)):
+            sampler = Sampler.from_checkpoint(sampler, device="cpu")
         result = evaluate_sampler(
             sampler, volumes, progress=progress, should_stop=ctl.stop_requested, **kwargs
         )

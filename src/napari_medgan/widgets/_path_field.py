@@ -1,4 +1,5 @@
-"""A folder field that reports a path only when the user means it: Enter or the chooser."""
+"""A folder field that reports a path only when the user means it (Enter or the chooser),
+and the checkpoint loading shared by the Generate and Evaluate widgets."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from pathlib import Path
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+
+from napari_medgan.engine import CheckpointError
+
+from ._worker import load_sampler, start_thread
 
 
 class PathField(QWidget):
@@ -58,3 +63,53 @@ class PathField(QWidget):
         folder = QFileDialog.getExistingDirectory(self, self.caption, start)
         if folder:
             self.set_path(folder)
+
+
+class CheckpointInput:
+    """Mixin for widgets with a ``checkpoint`` :class:`PathField` and an ``info`` label.
+
+    :meth:`load` loads now (scripts, tests); the field's Enter/chooser and a newly published
+    run load in a worker thread (:meth:`load_in_background`). The widget implements
+    ``_loaded(sampler)`` and ``_load_failed(error)``.
+    """
+
+    sampler = None
+    _loads = 0  # a newer load makes older answers stale
+
+    def load(self, path: str | Path) -> bool:
+        """Load the generator of a run or checkpoint folder; False (and a notification) if not."""
+        if not str(path) or str(path) == ".":
+            return False
+        self._loads += 1
+        return self._use(load_sampler(str(path)))
+
+    def load_in_background(self, path: str | Path) -> None:
+        """Load in a worker thread; the form updates when the model is in."""
+        if not str(path) or str(path) == ".":
+            return
+        self._loads += 1
+        token = self._loads
+        self.info.setText(f"Loading {path}…")
+        start_thread(
+            load_sampler, str(path), connect={"returned": lambda out: self._use(out, token)}
+        )
+
+    def _on_new_run(self, run_dir: str) -> None:
+        self.checkpoint.set_path(run_dir)  # submits: loads in the background
+
+    def _use(self, loaded, token: int | None = None) -> bool:
+        if token is not None and token != self._loads:
+            return False  # the user asked for another checkpoint meanwhile
+        if isinstance(loaded, CheckpointError):
+            self.sampler = None
+            self.info.setText(f"No model loaded: {loaded}")
+            self._load_failed(loaded)
+            return False
+        self.sampler = s = loaded
+        kind = "conditional" if s.conditional else "unconditional"
+        self.info.setText(
+            f"{Path(s.path).parent.parent.name} · step {s.step} · {kind} · "
+            f"{s.size} px · {', '.join(s.class_names)}"
+        )
+        self._loaded(s)
+        return True

@@ -1,4 +1,8 @@
-"""The Evaluate GAN dock widget: score a checkpoint against real layers, in the background."""
+"""The Evaluate GAN dock widget: score a checkpoint against real layers, in the background.
+
+The evaluation (sampling, training small feature networks, bootstraps) runs in a child
+process (``engine.runner.evaluate_target``): in a thread it competed with napari for the GIL.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from pathlib import Path
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
-    QApplication,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -23,14 +26,24 @@ from qtpy.QtWidgets import (
 
 from napari_medgan.engine import CheckpointError, DataError, Sampler
 from napari_medgan.engine.metrics import EvaluationResult
+from napari_medgan.engine.runner import (
+    Cancelled,
+    Done,
+    Failed,
+    ProcessRun,
+    Progress,
+    evaluate_target,
+)
 
-from ._eval_worker import EvalCancelled, EvalDone, EvalFailed, EvalJob, ProgressBridge, start_eval
+from ._layout import scrolled
+from ._path_field import CheckpointInput, PathField
+from ._worker import BackgroundTask, hook_shutdown
 from .eval_results import MetricsTable, extractor_line, nearest_layer, save_result, verdict
 from .layers import to_volumes
 from .state import memorization, runs
 
 
-class EvaluateWidget(QWidget):
+class EvaluateWidget(CheckpointInput, QWidget):
     """Quality, diversity and memorization metrics of a checkpoint, against real image layers.
 
     Parameters
@@ -41,19 +54,17 @@ class EvaluateWidget(QWidget):
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from magicgui.widgets import FileEdit
-
         from .layer_table import LayerTable
 
         self.viewer = napari_viewer
         self.sampler: Sampler | None = None
         self.result: EvaluationResult | None = None
-        self.job: EvalJob | None = None
-        self.worker = None
+        self.job: BackgroundTask | None = None  # the running evaluation
+        self._jobs: list[BackgroundTask] = []  # shared with the shutdown hooks (not self)
+        self._stage = "starting"
         self._spacing: dict[str, float] = {}
         self._beside: Image | None = None
-        self._bridge = ProgressBridge(self)
-        self.checkpoint = FileEdit(mode="d", tooltip="a run folder or one of its checkpoints")
+        self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
         self.table = LayerTable(napari_viewer)
@@ -86,29 +97,28 @@ class EvaluateWidget(QWidget):
         self.save_btn = QPushButton("Save report…")
         self._build_layout()
 
-        self.checkpoint.changed.connect(lambda v: self.load(v))
+        self.checkpoint.submitted.connect(self.load_in_background)
         self.evaluate_btn.clicked.connect(self.evaluate)
         self.cancel_btn.clicked.connect(self.cancel)
         self.nearest_btn.clicked.connect(lambda: self.show_nearest())
         self.save_btn.clicked.connect(self._save_dialog)
-        self._bridge.progress.connect(self._on_progress)
         runs.run_saved.connect(self._on_new_run)
         self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(self.cancel)
+        hook_shutdown(self, napari_viewer, self._jobs)
         self._set_running(False)
         if runs.last_run:
-            self.checkpoint.value = runs.last_run
+            self.checkpoint.set_path(runs.last_run, submit=False)
+            self.load(runs.last_run)
 
     def _build_layout(self) -> None:
-        layout = QVBoxLayout(self)
+        """Inputs and results scroll; Evaluate/Cancel, progress and status stay in view."""
+        inputs, top = scrolled()
         form = QFormLayout()
-        form.addRow("checkpoint", self.checkpoint.native)
+        form.addRow("checkpoint", self.checkpoint)
         form.addRow(self.info)
-        layout.addLayout(form)
-        layout.addWidget(QLabel("<b>Real images</b> (condition names as in the checkpoint)"))
-        layout.addWidget(self.table)
+        top.addLayout(form)
+        top.addWidget(QLabel("<b>Real images</b> (condition names as in the checkpoint)"))
+        top.addWidget(self.table)
         grid = QGridLayout()
         for i, (label, box) in enumerate(
             (("samples", self.n), ("seed", self.seed), ("bootstrap", self.n_boot),
@@ -118,56 +128,43 @@ class EvaluateWidget(QWidget):
             grid.addWidget(box, i // 2, 2 * (i % 2) + 1)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
-        layout.addLayout(grid)
-        row = QHBoxLayout()
-        row.addWidget(self.evaluate_btn)
-        row.addWidget(self.cancel_btn)
-        layout.addLayout(row)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status)
-        layout.addWidget(self.verdict)
-        layout.addWidget(self.metrics, 1)
-        layout.addWidget(self.details)
-        layout.addWidget(self.notes)
+        top.addLayout(grid)
+        top.addStretch(1)
+        results, bottom = scrolled()
+        bottom.addWidget(self.verdict)
+        bottom.addWidget(self.metrics, 1)
+        bottom.addWidget(self.details)
+        bottom.addWidget(self.notes)
         row = QHBoxLayout()
         row.addWidget(QLabel("sample"))
         row.addWidget(self.sample)
         row.addWidget(QLabel("k"))
         row.addWidget(self.k)
         row.addWidget(self.nearest_btn, 1)
+        bottom.addLayout(row)
+        bottom.addWidget(self.save_btn)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(inputs, 2)
+        row = QHBoxLayout()
+        row.addWidget(self.evaluate_btn)
+        row.addWidget(self.cancel_btn)
         layout.addLayout(row)
-        layout.addWidget(self.save_btn)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(results, 3)
 
     # ------------------------------------------------------------------ model
-    def load(self, path: str | Path) -> bool:
-        """Load the generator of a run or checkpoint folder; False (and a notification) if not."""
-        if not str(path) or str(path) == ".":
-            return False
-        try:
-            sampler = Sampler.from_checkpoint(path, device="cpu")
-        except CheckpointError as exc:
-            self.sampler = None
-            self.info.setText(f"No model loaded: {exc}")
-            show_error(f"Cannot load checkpoint: {exc}")
-            self._set_running(self.job is not None)
-            return False
-        self.sampler = sampler
-        kind = "conditional" if sampler.conditional else "unconditional"
-        self.info.setText(
-            f"{Path(sampler.path).parent.parent.name} · step {sampler.step} · {kind} · "
-            f"{sampler.size} px · {', '.join(sampler.class_names)}"
-        )
+    def _loaded(self, sampler: Sampler) -> None:
         if sampler.conditional:  # tick the layers named like the model's conditions
             named = {c: c for c in sampler.class_names if c in self.viewer.layers}
             if named:
                 self.table.set_choices(named)
         self._set_running(self.job is not None)
-        return True
 
-    def _on_new_run(self, run_dir: str) -> None:
-        self.checkpoint.value = run_dir  # a changed value reloads through the signal
-        if str(self.checkpoint.value) == str(Path(run_dir)):
-            self.load(run_dir)
+    def _load_failed(self, error: CheckpointError) -> None:
+        show_error(f"Cannot load checkpoint: {error}")
+        self._set_running(self.job is not None)
 
     # ------------------------------------------------------------------ actions
     def evaluate(self) -> bool:
@@ -195,34 +192,34 @@ class EvaluateWidget(QWidget):
             return False
         self._spacing = {c: g.pixel_spacing for c, g in sampler.geometry.items()}
         self._beside = choices[0].layer
-        self.job = EvalJob(
-            sampler,
-            volumes,
+        steps = self.net_steps.value()
+        kwargs = dict(
             n=self.n.value() or None,
             seed=self.seed.value(),
             n_boot=self.n_boot.value(),
-            net_steps=self.net_steps.value(),
-            bridge=self._bridge,
+            extractor_steps=steps,
+            classifier_steps=max(20, 2 * steps // 3),
         )
+        run = ProcessRun(
+            evaluate_target, dict(sampler=sampler, volumes=volumes, **kwargs), "medgan-eval"
+        )
+        self.job = BackgroundTask(run, "Evaluating GAN", self.viewer, total=1000, parent=self)
+        self.job.messages.connect(self._on_messages)
+        self.job.ended.connect(self._on_finished)
+        self._jobs[:] = [self.job]
+        self._stage = "starting"
         self._set_running(True)
         self.progress.setValue(0)
         self.status.setText(f"Evaluating step {sampler.step} on {len(volumes)} layer(s)…")
-        self.worker = start_eval(
-            self.job,
-            {
-                "returned": self._on_returned,
-                "finished": self._on_finished,
-                "errored": self._on_error,
-            },
-        )
+        self.job.start()
         return True
 
     def cancel(self) -> None:
         """Ask the running evaluation to stop at its next stage."""
         if self.job is not None:
-            self.job.cancel()
+            self.job.stop()
             self.cancel_btn.setEnabled(False)
-            self.status.setText(f"Cancelling (after: {self.job.stage})…")
+            self.status.setText(f"Cancelling (after: {self._stage})…")
 
     def show_nearest(self, index: int | None = None, k: int | None = None) -> Image | None:
         """Add generated sample ``index`` beside its ``k`` nearest training slices as a layer."""
@@ -260,33 +257,27 @@ class EvaluateWidget(QWidget):
             self.save_report(folder)
 
     # ------------------------------------------------------------------ worker messages
-    def _on_progress(self, stage: str, fraction: float) -> None:
-        self.progress.setValue(round(1000 * fraction))
-        self.progress.setFormat(f"{stage} · %p%")
-
-    def _on_returned(self, outcome) -> None:
-        with contextlib.suppress(RuntimeError):  # the widget was closed meanwhile
-            self._show_outcome(outcome)
-
-    def _show_outcome(self, outcome) -> None:
-        if isinstance(outcome, EvalDone):
-            self._show_result(outcome.result)
-        elif isinstance(outcome, EvalCancelled):
-            self.status.setText(f"Cancelled during: {outcome.stage}. Nothing was scored.")
-            show_info("Evaluation cancelled")
-        elif isinstance(outcome, EvalFailed):
-            self.status.setText(f"Evaluation failed: {outcome.message}")
-            show_error(f"Evaluation failed ({outcome.kind}): {outcome.message}")
+    def _on_messages(self, batch: list) -> None:
+        progress = [m for m in batch if isinstance(m, Progress)]
+        if progress:
+            self._stage = progress[-1].stage
+            self.progress.setValue(round(1000 * progress[-1].fraction))
+            self.progress.setFormat(f"{self._stage} · %p%")
+            self.job.set_progress(self.progress.value(), desc=f"Evaluating: {self._stage}")
+        for outcome in batch:
+            if isinstance(outcome, Done):
+                self._show_result(outcome.result)
+            elif isinstance(outcome, Cancelled):
+                self.status.setText(f"Cancelled during: {outcome.stage}. Nothing was scored.")
+                show_info("Evaluation cancelled")
+            elif isinstance(outcome, Failed):
+                word = "crashed" if outcome.crashed else "failed"
+                self.status.setText(f"Evaluation {word}: {outcome.message}")
+                show_error(f"Evaluation {word} ({outcome.kind}): {outcome.message}")
 
     def _on_finished(self) -> None:
-        self.job, self.worker = None, None
-        with contextlib.suppress(RuntimeError):  # the widget may be gone already
-            self._set_running(False)
-
-    def _on_error(self, exc: Exception) -> None:
-        # napari shows unexpected errors with their traceback; here only the UI is reset
-        with contextlib.suppress(RuntimeError):
-            self.status.setText(f"Evaluation crashed: {exc}")
+        self.job = None
+        self._set_running(False)
 
     def _show_result(self, result: EvaluationResult) -> None:
         self.result = result
@@ -314,7 +305,7 @@ class EvaluateWidget(QWidget):
     def _set_running(self, running: bool) -> None:
         self.evaluate_btn.setEnabled(not running and self.sampler is not None)
         self.cancel_btn.setEnabled(running)
-        inputs = (self.checkpoint.native, self.table, self.n, self.seed, self.n_boot)
+        inputs = (self.checkpoint, self.table, self.n, self.seed, self.n_boot)
         for w in (*inputs, self.net_steps):
             w.setEnabled(not running)
         done = self.result is not None
@@ -324,6 +315,7 @@ class EvaluateWidget(QWidget):
             self.progress.setFormat("%p%")
 
     def closeEvent(self, event) -> None:
+        """Floating or stand-alone use: cancel like the shutdown hooks do (returns at once)."""
         self.cancel()
         super().closeEvent(event)
 

@@ -24,15 +24,15 @@ from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.io import WriteError, write_nifti, write_synthetic_dicom
 from napari_medgan.io.types import image_from_layer
 
-from ._path_field import PathField
-from ._worker import load_sampler, sample_job, start_thread, swap_job
+from ._path_field import CheckpointInput, PathField
+from ._worker import sample_job, start_thread, swap_job
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
 
 SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
 
 
-class GenerateWidget(QWidget):
+class GenerateWidget(CheckpointInput, QWidget):
     """Draw samples from a trained model into layers that line up with the real scans.
 
     Parameters
@@ -48,7 +48,6 @@ class GenerateWidget(QWidget):
         self.worker = None  # the running load or sampling job
         self.last_layer: Image | None = None
         self._pbar = None
-        self._loads = 0  # a newer load makes older answers stale
         self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
@@ -116,49 +115,16 @@ class GenerateWidget(QWidget):
         layout.addStretch(1)
 
     # ------------------------------------------------------------------ model
-    def load(self, path: str | Path) -> bool:
-        """Load the generator of a run or checkpoint folder now; False (and a notification) if
-        not. The GUI loads in the background (:meth:`load_in_background`)."""
-        if not str(path) or str(path) == ".":
-            return False
-        self._loads += 1
-        return self._use(load_sampler(str(path)))
-
-    def load_in_background(self, path: str | Path) -> None:
-        """Load in a worker thread; the form updates when the model is in."""
-        if not str(path) or str(path) == ".":
-            return
-        self._loads += 1
-        token = self._loads
-        self.info.setText(f"Loading {path}…")
-        start_thread(
-            load_sampler, str(path), connect={"returned": lambda out: self._use(out, token)}
-        )
-
-    def _use(self, loaded, token: int | None = None) -> bool:
-        if token is not None and token != self._loads:
-            return False  # the user asked for another checkpoint meanwhile
-        if isinstance(loaded, CheckpointError):
-            self.sampler = None
-            self.info.setText(f"No model loaded: {loaded}")
-            show_error(f"Cannot load checkpoint: {loaded}")
-            self._update_buttons()
-            self._update_flag()
-            return False
-        self.sampler = sampler = loaded
-        kind = "conditional" if sampler.conditional else "unconditional"
-        self.info.setText(
-            f"{Path(sampler.path).parent.parent.name} · step {sampler.step} · {kind} · "
-            f"{sampler.size} px · {', '.join(sampler.class_names)}"
-        )
+    def _loaded(self, sampler: Sampler) -> None:
         self.condition.clear()
         self.condition.addItems(sampler.class_names)
         self._update_buttons()
         self._update_flag()
-        return True
 
-    def _on_new_run(self, run_dir: str) -> None:
-        self.checkpoint.set_path(run_dir)  # submits: loads in the background
+    def _load_failed(self, error: CheckpointError) -> None:
+        show_error(f"Cannot load checkpoint: {error}")
+        self._update_buttons()
+        self._update_flag()
 
     # ------------------------------------------------------------------ actions
     def generate(self) -> bool:

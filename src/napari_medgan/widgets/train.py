@@ -20,7 +20,6 @@ from qtpy.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +28,7 @@ from napari_medgan.engine import ConfigError, DataError, TrainReport
 from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.runner import Cancelled, Failed, ProcessRun, Ready, train_target
 
+from ._layout import scrolled
 from ._worker import BackgroundTask, hook_shutdown
 from .layers import check_conditions, to_volumes
 from .loss_plot import LossPlot
@@ -98,9 +98,7 @@ class TrainWidget(QWidget):
 
     def _build_layout(self) -> None:
         """Inputs and settings scroll; the run controls, progress and plot stay in view."""
-        inputs = QWidget()
-        layout = QVBoxLayout(inputs)
-        layout.setContentsMargins(0, 0, 4, 0)
+        self.scroll, layout = scrolled(120)
         layout.addWidget(QLabel("<b>Training images</b> (one condition per name)"))
         layout.addWidget(self.table)
         layout.addWidget(self.unconditional)
@@ -114,11 +112,6 @@ class TrainWidget(QWidget):
         row.addWidget(self.new_run)
         layout.addLayout(row)
         layout.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.scroll.setWidget(inputs)
-        self.scroll.setMinimumHeight(120)
 
         outer = QVBoxLayout(self)
         outer.addWidget(self.scroll, 3)

@@ -1,0 +1,129 @@
+"""Work off napari's back: training in a child process, clean close and quit, crashes.
+
+Removing the dock widget or closing the viewer mid-run returns at once (well under a second)
+and the child still saves a checkpoint; a child that dies leaves a notification and a usable
+viewer. The runner itself is Qt-free and tested without a viewer at the end.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import signal
+import time
+
+import pytest
+
+from engine_fixtures import mni_volumes, tiny_config
+from napari_medgan.engine.runner import Done, Failed, ProcessRun, live_runs, train_target
+from napari_medgan.widgets._worker import BackgroundTask
+from napari_medgan.widgets.state import TrainState
+from test_widget_train import add_mni, make_widget, wait_idle
+
+pytestmark = pytest.mark.gui
+PROMPT_S = 1.0  # the GUI may block this long at most when a widget or the viewer goes away
+
+
+def started(qtbot, viewer, tmp_path, mni_small, **changes):
+    add_mni(viewer, mni_small)
+    widget = make_widget(viewer, tmp_path, steps=100_000, preview_every=0)
+    widget.settings.apply(**changes)
+    assert widget.start()
+    qtbot.waitUntil(lambda: widget.state is TrainState.TRAINING, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.last_report is not None, timeout=120_000)
+    return widget, widget.task.run
+
+
+def test_removing_the_dock_mid_run_saves_and_returns_promptly(
+    make_napari_viewer, qtbot, tmp_path, mni_small
+):
+    viewer = make_napari_viewer()
+    widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    t0 = time.perf_counter()
+    viewer.window.remove_dock_widget(widget)  # napari does not call closeEvent on docks
+    widget.deleteLater()
+    assert time.perf_counter() - t0 < PROMPT_S
+    qtbot.waitUntil(lambda: run.stopping, timeout=5_000)  # the destroyed hook asked it
+    assert run.join(120)  # the child finishes its step, saves and exits by itself
+    assert run.exitcode == 0
+    assert (tmp_path / "run" / "latest").exists()
+    assert run not in live_runs()
+
+
+def test_closing_the_viewer_mid_run_saves_and_returns_promptly(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path, mni_small
+):
+    spent = []  # seconds the GUI thread spends in our stop hooks
+
+    def timed(method):
+        def wrapper(self, *args):
+            t0 = time.perf_counter()
+            try:
+                return method(self, *args)
+            finally:
+                spent.append(time.perf_counter() - t0)
+
+        return wrapper
+
+    for name in ("stop", "abandon"):
+        monkeypatch.setattr(BackgroundTask, name, timed(getattr(BackgroundTask, name)))
+    viewer = make_napari_viewer()
+    widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    widget.toggle_pause()  # worst case: a paused loop
+    viewer.close()  # the window's task registry and the widget's hooks stop the run
+    assert run.stopping and spent
+    assert sum(spent) < PROMPT_S  # napari's own close (layers, gc) is not ours to time
+    assert run.join(120)
+    assert run.exitcode == 0 and (tmp_path / "run" / "latest").exists()
+
+
+def test_a_dead_child_is_a_notification_and_the_viewer_stays_usable(
+    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+):
+    viewer = make_napari_viewer()
+    widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    os.kill(run.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    wait_idle(qtbot, widget, timeout=60_000)
+    errors = [m for lvl, m in notes if lvl == "error"]
+    assert errors and "crashed" in errors[-1] and "ended unexpectedly" in errors[-1]
+    assert "crashed" in widget.status.text()
+    assert widget.start_btn.isEnabled() and widget.settings.isEnabled()
+    viewer.add_points([[0, 0, 0]])  # the viewer carries on
+    assert len(viewer.layers) == 3
+
+
+def test_runner_reports_a_crash_with_its_traceback():
+    # operator.truediv(ctl) raises TypeError in the child: an unexpected error, not a hang
+    run = ProcessRun(operator.truediv, {}).start()
+    assert run.join(120)
+    (msg,) = run.drain()
+    assert isinstance(msg, Failed) and msg.crashed and msg.kind == "TypeError"
+    assert "Traceback" in msg.details
+    assert run.exitcode == 0
+
+
+def test_runner_stop_before_training_and_expected_errors(tmp_path):
+    vols = mni_volumes()
+    run = ProcessRun(train_target, dict(config=tiny_config(tmp_path / "a"), volumes=vols))
+    run.stop()  # even before the child exists
+    run.start()
+    assert run.join(120)
+    assert [type(m).__name__ for m in run.drain()] == ["Cancelled"]
+
+    bad = tiny_config(tmp_path / "b", max_channels=4)  # inconsistent widths: ConfigError
+    run = ProcessRun(train_target, dict(config=bad, volumes=vols)).start()
+    assert run.join(120)
+    (msg,) = run.drain()
+    assert isinstance(msg, Failed) and not msg.crashed and msg.kind == "ConfigError"
+
+
+def test_runner_trains_to_the_end(tmp_path):
+    run = ProcessRun(
+        train_target, dict(config=tiny_config(tmp_path, steps=3), volumes=mni_volumes())
+    ).start()
+    assert run.join(120)
+    msgs = run.drain()
+    assert type(msgs[0]).__name__ == "Ready"
+    assert [m.step for m in msgs[1:-1]] == [1, 2, 3, 3]
+    assert msgs[-2].status == "finished" and isinstance(msgs[-1], Done)
+    assert msgs[-1].result == msgs[-2].checkpoint and (tmp_path / "latest").exists()
