@@ -5,7 +5,9 @@ virtual screen)::
 
     xvfb-run -a python docs/make_screenshots.py
 
-Writes ``docs/screenshots/train_widget.png`` and ``docs/screenshots/generate_widget.png``.
+Writes ``docs/screenshots/train_widget.png``, ``docs/screenshots/train_widget_laptop.png``
+(the same run in a 1366x768 window, the size of a small laptop screen) and
+``docs/screenshots/generate_widget.png``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "screenshots"
 SCREEN = (1920, 1200)
+LAPTOP = (1366, 768)
 CHILD = "MEDGAN_SCREENSHOT_CHILD"
 
 
@@ -94,6 +97,14 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     viewer.screenshot(str(OUT / "train_widget.png"), canvas_only=False)
     print("wrote", OUT / "train_widget.png", "at step", train.last_report.step)
+    window = viewer.window._qt_window
+    window.resize(*LAPTOP)  # the whole napari window on a 1366x768 screen, still training
+    spin(app, 1.5)
+    viewer.reset_view()
+    spin(app, 1.0)
+    viewer.screenshot(str(OUT / "train_widget_laptop.png"), canvas_only=False)
+    print("wrote", OUT / "train_widget_laptop.png", f"({window.width()}x{window.height()})")
+    window.resize(1800, 1100)
 
     train.stop()
     spin(app, until=lambda: train.state is TrainState.IDLE)
@@ -102,8 +113,8 @@ def main() -> None:
     assert gen.sampler is not None, "the Generate widget did not pick up the run"
     viewer.layers["MedGAN preview"].visible = False
     gen.seed.setValue(illustrative_seed(gen.sampler, gen.n.value()))
-    gen.condition_swap()
-    spin(app, 0.5)
+    assert gen.condition_swap()
+    spin(app, until=lambda: not gen.busy)
     viewer.reset_view()
     spin(app, 1.0)
     viewer.screenshot(str(OUT / "generate_widget.png"), canvas_only=False)
