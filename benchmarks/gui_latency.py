@@ -99,7 +99,7 @@ def thread_design(app, viewer, config, volumes, seconds: float):
     ds = build_dataset(volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
     trainer = Trainer(cfg, ds)
     plot = LossPlot()
-    viewer.window.add_dock_widget(plot, name="thread baseline plot")
+    dock = viewer.window.add_dock_widget(plot, name="thread baseline plot")
     spacing = next(iter(ds.geometry.values())).pixel_spacing
 
     def on_report(r) -> None:
@@ -115,7 +115,7 @@ def thread_design(app, viewer, config, volumes, seconds: float):
     trainer.stop()
     spin(app, lambda: not worker.is_running)
     trainer.close()
-    viewer.window.remove_dock_widget("thread baseline plot")
+    viewer.window.remove_dock_widget(dock)
     return rate, delays
 
 
@@ -162,6 +162,7 @@ def main() -> None:
     if not args.no_thread:
         rate, d = thread_design(app, viewer, config, volumes, args.seconds)
         rows.append(row("old design: trainer in a napari thread worker", _pct(rate, headless), d))
+        print(rows[-1], flush=True)
 
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Train GAN")

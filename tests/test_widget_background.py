@@ -39,6 +39,8 @@ def test_removing_the_dock_mid_run_saves_and_returns_promptly(
 ):
     viewer = make_napari_viewer()
     widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    tasks = viewer.window._task_status_manager
+    assert tasks.is_busy()  # napari's registry knows the run: closing the window asks first
     t0 = time.perf_counter()
     viewer.window.remove_dock_widget(widget)  # napari does not call closeEvent on docks
     widget.deleteLater()
@@ -47,7 +49,7 @@ def test_removing_the_dock_mid_run_saves_and_returns_promptly(
     assert run.join(120)  # the child finishes its step, saves and exits by itself
     assert run.exitcode == 0
     assert (tmp_path / "run" / "latest").exists()
-    assert run not in live_runs()
+    assert run not in live_runs() and not tasks.is_busy()
 
 
 def test_closing_the_viewer_mid_run_saves_and_returns_promptly(

@@ -140,6 +140,15 @@ class BackgroundTask(QObject):
             self._task_id = register("napari-medgan", Status.BUSY, self.description, self.stop)
 
 
+def duration(seconds: float) -> str:
+    """``m:ss`` or ``h:mm:ss``; a dash for an unknown (NaN or infinite) time."""
+    if seconds != seconds or seconds == float("inf"):
+        return "—"
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 def abandon_all(tasks: list[BackgroundTask]) -> None:
     """Stop every task in ``tasks`` without waiting (dock destroyed, viewer closed, quit)."""
     for task in list(tasks):

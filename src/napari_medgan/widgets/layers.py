@@ -106,3 +106,16 @@ def world_extent(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """World (min, max) corners of a layer's data, per axis (mm)."""
     ext = np.asarray(layer.extent.world, dtype=float)
     return ext[0], ext[1]
+
+
+def fill_mask_combo(combo, layers) -> None:
+    """List the Labels layers in ``combo`` (data: layer name), keeping the current choice."""
+    current = combo.currentData()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItem("none (skip near-empty slices)", None)
+    for lay in layers:
+        if isinstance(lay, Labels):
+            combo.addItem(lay.name, lay.name)
+    combo.setCurrentIndex(max(combo.findData(current), 0))
+    combo.blockSignals(False)

@@ -29,8 +29,8 @@ from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.runner import Cancelled, Failed, ProcessRun, Ready, train_target
 
 from ._layout import scrolled
-from ._worker import BackgroundTask, hook_shutdown
-from .layers import check_conditions, to_volumes
+from ._worker import BackgroundTask, duration, hook_shutdown
+from .layers import check_conditions, fill_mask_combo, to_volumes
 from .loss_plot import LossPlot
 from .preview import show_preview
 from .state import TrainState, runs
@@ -236,7 +236,7 @@ class TrainWidget(QWidget):
         if self.task is not None:
             self.task.set_progress(r.step, r.total_steps)
         if r.status == "running":
-            eta = _duration(r.eta_s)
+            eta = duration(r.eta_s)
             self.status.setText(
                 f"step {r.step}/{r.total_steps} · {r.images_per_s:.0f} img/s · ETA {eta} · "
                 f"D {r.loss_d:.3f} · G {r.loss_g:.3f} · {r.device}"
@@ -282,16 +282,7 @@ class TrainWidget(QWidget):
             w.setEnabled(idle)
 
     def _refresh_masks(self, *_args) -> None:
-        current = self.mask.currentData()
-        self.mask.blockSignals(True)
-        self.mask.clear()
-        self.mask.addItem("none (skip near-empty slices)", None)
-        for lay in self.viewer.layers:
-            if isinstance(lay, Labels):
-                self.mask.addItem(lay.name, lay.name)
-        index = self.mask.findData(current)
-        self.mask.setCurrentIndex(max(index, 0))
-        self.mask.blockSignals(False)
+        fill_mask_combo(self.mask, self.viewer.layers)
 
     def _update_resume_note(self, *_args) -> None:
         out = Path(self.settings.config.out_dir).expanduser()
@@ -312,12 +303,3 @@ class TrainWidget(QWidget):
             task.abandon()
         self.plot.stop_timer()
         super().closeEvent(event)
-
-
-def _duration(seconds: float) -> str:
-    if seconds != seconds or seconds == float("inf"):
-        return "—"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
