@@ -8,6 +8,7 @@ identifiers are never copied into ``metadata``.
 from __future__ import annotations
 
 import os
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.misc import is_dicom
+from pydicom.pixels import apply_modality_lut
 
 from .types import (
     ImageData,
@@ -29,6 +32,16 @@ from .types import (
 )
 
 DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+# Folders that hold many small extensionless files but never DICOM (chunked array stores).
+_NOT_DICOM_FOLDERS = (".zarr", ".n5", ".zarr.zip")
+# How many files a folder probe opens before it gives up looking for DICOM.
+PROBE_LIMIT = 64
+
+
+class DicomSeriesWarning(UserWarning):
+    """A series (or files) in a DICOM folder was skipped; the others were read."""
+
+
 _DECODER_HINT = (
     "install a decoder, e.g. `pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg` "
     "or `pip install python-gdcm`"
@@ -36,11 +49,9 @@ _DECODER_HINT = (
 
 
 def has_dicom_magic(path: str | Path) -> bool:
-    """Return True if the file carries the DICOM preamble marker ``DICM`` at byte 128."""
+    """Return True if the file carries the DICOM preamble marker ``DICM`` (pydicom's check)."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
+        return is_dicom(path)
     except OSError:
         return False
 
@@ -53,12 +64,24 @@ def is_dicom_file(path: str | Path) -> bool:
     return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
 
 
-def dicom_files_in(folder: str | Path, limit: int | None = None) -> list[Path]:
-    """Return DICOM files below ``folder`` (recursively, sorted), at most ``limit`` of them."""
+def dicom_files_in(
+    folder: str | Path, limit: int | None = None, probe: int | None = None
+) -> list[Path]:
+    """Return DICOM files below ``folder`` (recursively, sorted), at most ``limit`` of them.
+
+    ``probe`` bounds how many files are opened in all (a quick "is this a DICOM folder?" check
+    must not read a whole array store); chunked-array folders (``.zarr``, ``.n5``) are skipped.
+    """
     found: list[Path] = []
+    opened = 0
+    if str(folder).lower().rstrip("/\\").endswith(_NOT_DICOM_FOLDERS):
+        return found
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.lower().endswith(_NOT_DICOM_FOLDERS))
         for name in sorted(files):
+            if probe is not None and opened >= probe:
+                return found
+            opened += 1
             candidate = Path(root) / name
             if is_dicom_file(candidate):
                 found.append(candidate)
@@ -82,6 +105,7 @@ class _Frame:
     order: tuple[float, ...]
     window: tuple[float, float] | None
     as_float: bool = False
+    lut: Dataset | None = None  # holds the Modality LUT module (rescale or LUT sequence)
 
 
 def read_dicom(path: str | Path) -> list[ImageData]:
@@ -128,6 +152,7 @@ def _read_folder(folder: Path) -> list[ImageData]:
     singles: list[tuple[Dataset, Path]] = []
     images: list[ImageData] = []
     skipped: list[str] = []
+    problems: list[str] = []
     for file in files:
         try:
             ds = _dcmread(file)
@@ -137,18 +162,44 @@ def _read_folder(folder: Path) -> list[ImageData]:
         if "PixelData" not in ds:
             skipped.append(file.name)
         elif _is_multiframe(ds):
-            images.append(_multiframe_image(ds, file))
+            try:
+                _refuse_colour(ds, str(file))
+                images.append(_multiframe_image(ds, file))
+            except ReadError as exc:
+                problems.append(str(exc))
         else:
             singles.append((ds, file))
     if singles:
-        images.extend(_group_and_stack(singles, str(folder)))
+        images.extend(_group_and_stack(singles, str(folder), problems))
+    unreadable = [n for n in skipped if not n.upper().startswith("DICOMDIR")]
     if not images:
-        raise ReadError(
-            f"{folder}: folder holds no DICOM images ({len(skipped)} files without pixels)"
+        detail = "; ".join(problems) if problems else f"{len(skipped)} files without pixels"
+        raise ReadError(f"{folder}: folder holds no readable DICOM images ({detail})")
+    for problem in problems:
+        warnings.warn(f"skipped {problem}", DicomSeriesWarning, stacklevel=3)
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+        warnings.warn(
+            f"{folder}: skipped {len(unreadable)} file(s) that are not readable DICOM images: "
+            f"{shown}",
+            DicomSeriesWarning,
+            stacklevel=3,
         )
     for image in images:
         image.metadata["skipped_files"] = skipped
+        image.metadata["skipped_series"] = problems
     return images
+
+
+def _refuse_colour(ds: Dataset, where: str) -> None:
+    """Raise ReadError for colour images (this plugin trains on grey-level scans)."""
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "")
+    if samples > 1 or not photometric.startswith("MONOCHROME"):
+        raise ReadError(
+            f"{where}: series '{_series_name(ds, Path(where))}' is a colour image "
+            f"({photometric}, {samples} samples per pixel); only grey-level images are supported"
+        )
 
 
 def _is_multiframe(ds: Dataset) -> bool:
@@ -211,11 +262,18 @@ def _frame_from_single(ds: Dataset, path: Path) -> _Frame:
         ),
         window=_window(ds),
         as_float=str(ds.get("Modality", "")) == "CT",
+        lut=ds,
     )
 
 
-def _group_and_stack(items: list[tuple[Dataset, Path]], source: str) -> list[ImageData]:
-    """Group single-frame datasets by series and orientation, then stack each group."""
+def _group_and_stack(
+    items: list[tuple[Dataset, Path]], source: str, problems: list[str] | None = None
+) -> list[ImageData]:
+    """Group single-frame datasets by series and orientation, then stack each group.
+
+    With ``problems`` (a folder), a series that cannot be read is recorded there and skipped;
+    without it the ReadError propagates.
+    """
     groups: dict[tuple, list[tuple[Dataset, Path]]] = defaultdict(list)
     for ds, file in items:
         iop = ds.get("ImageOrientationPatient")
@@ -230,8 +288,16 @@ def _group_and_stack(items: list[tuple[Dataset, Path]], source: str) -> list[Ima
         name = _series_name(first, first_path)
         if per_series[uid] > 1:
             name = f"{name} ({_plane_name(members[0][0])})"
-        frames = [_frame_from_single(ds, file) for ds, file in members]
-        image = _stack(frames, name, source if len(members) > 1 else str(first_path))
+        where = source if len(members) > 1 else str(first_path)
+        try:
+            _refuse_colour(first, where)
+            frames = [_frame_from_single(ds, file) for ds, file in members]
+            image = _stack(frames, name, where)
+        except ReadError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+            continue
         image.modality = str(first.get("Modality", "OT") or "OT")
         image.metadata.update(_series_facts(first, len(members)))
         images.append(image)
@@ -345,12 +411,30 @@ def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
 
 
 def _rescaled(frame: _Frame) -> np.ndarray:
+    """Decoded pixels through the Modality LUT (pydicom's), e.g. stored values -> HU."""
     pixels = frame.load()
     if pixels.ndim != 2:
         raise ReadError(f"frame of shape {pixels.shape}: colour DICOM images are not supported")
-    if frame.slope == 1.0 and frame.intercept == 0.0 and not frame.as_float:
+    lut = frame.lut
+    has_lut_seq = lut is not None and "ModalityLUTSequence" in lut
+    if frame.slope == 1.0 and frame.intercept == 0.0 and not frame.as_float and not has_lut_seq:
         return pixels
-    return (pixels.astype(np.float64) * frame.slope + frame.intercept).astype(np.float32)
+    if lut is None:
+        lut = Dataset()
+    if not has_lut_seq:  # per-frame rescale of enhanced objects lives in functional groups
+        lut = _rescale_module(lut, frame.slope, frame.intercept)
+    return np.asarray(apply_modality_lut(pixels, lut), dtype=np.float32)
+
+
+def _rescale_module(src: Dataset, slope: float, intercept: float) -> Dataset:
+    """A Modality LUT module holding only ``slope`` and ``intercept`` (pydicom applies it)."""
+    out = Dataset()
+    for keyword in ("BitsStored", "PixelRepresentation"):
+        if keyword in src:
+            setattr(out, keyword, src[keyword].value)
+    out.RescaleSlope = slope
+    out.RescaleIntercept = intercept
+    return out
 
 
 def _multiframe_image(ds: Dataset, path: Path) -> ImageData:
@@ -405,6 +489,7 @@ def _multiframe_image(ds: Dataset, path: Path) -> ImageData:
                 ),
                 window=_window(voi) or _window(ds),
                 as_float=str(ds.get("Modality", "")) == "CT",
+                lut=ds,
             )
         )
     image = _stack(frames, _series_name(ds, path), str(path))
