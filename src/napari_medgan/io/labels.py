@@ -18,6 +18,7 @@ into labels with the layer list's "Convert to Labels".
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
@@ -51,8 +52,8 @@ def is_label_map(image: ImageData) -> bool:
         return False
     if data.size == 0 or (np.issubdtype(data.dtype, np.signedinteger) and data.min() < 0):
         return False
-    source = str(meta.get("source", ""))
-    return _mask_name(image.name) or _mask_name(source) or _few_values(data, MAX_AUTO_LABELS)
+    file_name = Path(str(meta.get("source", ""))).name  # the file's name, not its folders'
+    return _mask_name(image.name) or _mask_name(file_name) or _few_values(data, MAX_AUTO_LABELS)
 
 
 def as_label_map(image: ImageData) -> ImageData:

@@ -132,6 +132,11 @@ def imagedata_to_nifti(image: ImageData) -> nib.Nifti1Image:
         data = data.astype(np.uint8)
     if data.dtype == np.float16:
         data = data.astype(np.float32)
+    if data.dtype in (np.int64, np.uint64):  # napari labels are often 64-bit; NIfTI tools are not
+        if data.size == 0 or (
+            data.min() >= np.iinfo(np.int32).min and data.max() <= np.iinfo(np.int32).max
+        ):
+            data = data.astype(np.int32)
     lps_xyz = zyx_to_lps_xyz(image.index_to_world())
     ras = _RAS_TO_LPS @ lps_xyz
     spatial_xyz = np.moveaxis(data, (-1, -2, -3), (0, 1, 2))  # (t, z, y, x) -> (x, y, z, t)
