@@ -210,8 +210,10 @@ def image_from_layer(data: Any, attributes: dict[str, Any]) -> ImageData:
     """Rebuild an ImageData from napari layer data and its attributes (scale, translate, affine)."""
     arr = np.asarray(data)
     ndim = arr.ndim
-    scale = tuple(attributes.get("scale") or (1.0,) * ndim)
-    translate = tuple(attributes.get("translate") or (0.0,) * ndim)
+    scale = attributes.get("scale")
+    translate = attributes.get("translate")
+    scale = tuple(float(v) for v in (scale if scale is not None else (1.0,) * ndim))
+    translate = tuple(float(v) for v in (translate if translate is not None else (0.0,) * ndim))
     metadata = dict(attributes.get("metadata") or {})
     layer_aff = attributes.get("affine")
     affine = None
