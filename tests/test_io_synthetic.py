@@ -124,7 +124,7 @@ def test_refuses_real_changed_and_flagged_layers(tmp_path):
     data, kwargs, _ = as_generated(real, checkpoint=str(tmp_path / "run")).to_layer_data()
     memorization.publish(tmp_path / "run", ["12% of samples within the copy threshold"])
     try:
-        with pytest.raises(hooks.LayerWriteError, match="memorization.*12% of samples"):
+        with pytest.raises(hooks.LayerWriteError, match=r"memorization.*12% of samples"):
             hooks.write_dicom(str(tmp_path / "flagged.dcm"), data, kwargs)
     finally:
         memorization.publish(tmp_path / "run", [])

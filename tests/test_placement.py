@@ -8,8 +8,8 @@ import pytest
 from napari_medgan.cli import main
 from napari_medgan.cli.generate import synthetic_image
 from napari_medgan.engine import Sampler
-from napari_medgan.io import read_image
 from napari_medgan.io import napari_hooks as hooks
+from napari_medgan.io import read_image
 from napari_medgan.widgets.output_layers import sample_layer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
