@@ -125,3 +125,15 @@ def test_folder_skips_unreadable_and_colour_series(tmp_path):
     assert any("colour" in m and "rgb.dcm" in m for m in messages), messages
     assert any("mr.dcm" in m for m in messages), messages
     assert len(images[0].metadata["skipped_series"]) == 2
+
+
+def test_preference_widget_reports_a_bad_folder(make_napari_viewer, tmp_path, clean_prefs,
+                                                monkeypatch):  # fmt: skip
+    import napari_medgan.widgets.reader_prefs as prefs_module
+
+    seen = []
+    monkeypatch.setattr(prefs_module, "show_error", seen.append)
+    widget = ReaderPrefsWidget(make_napari_viewer())
+    widget.use((str(tmp_path / "nowhere"),))
+    assert seen and "nowhere" in seen[0] and "not a folder" in seen[0]
+    assert not preferences.preferred_patterns()  # nothing half-set
