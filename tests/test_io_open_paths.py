@@ -47,7 +47,7 @@ def test_png_tiff_npy_have_only_napari_reader(make_napari_viewer, tmp_path, clea
 
 def _cases(tmp_path, mni_nifti):
     series = tmp_path / "series"
-    make_series(series, n=3, step=4.0)
+    make_series(series, n=3, step=4.0, names=["IM0001", "IM0002", "IM0003"])  # no suffix
     ct = dicom_file("CT_small.dcm")
     nrrd_path = write_nrrd(tmp_path / "ct.nrrd", read_image(ct)[0])
     return [NIB_DATA / "anatomical.nii", mni_nifti, ct, series, nrrd_path]
@@ -69,6 +69,8 @@ def test_medical_formats_offer_medgan_beside_napari(make_napari_viewer, tmp_path
     cases = _cases(tmp_path, mni_nifti)
     for path in cases:
         assert set(get_readers(str(path))) == {"napari", "napari-medgan"}, path
+    # An extensionless DICOM file is not claimed on its own; its folder is.
+    assert set(get_readers(str(cases[3] / "IM0001"))) <= {"napari"}
     ct_file = cases[2]
     # Through this plugin: patient geometry and Hounsfield units.
     (layer,) = viewer.open(str(ct_file), plugin="napari-medgan")
