@@ -7,7 +7,6 @@ identifiers are never copied into ``metadata``.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,9 +18,15 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.misc import is_dicom
 from pydicom.pixels import apply_modality_lut
 
+from .dicom_find import (
+    DICOM_SUFFIXES,
+    PROBE_LIMIT,
+    dicom_files_in,
+    has_dicom_magic,
+    is_dicom_file,
+)
 from .types import (
     ImageData,
     ReadError,
@@ -31,63 +36,23 @@ from .types import (
     with_time_axis,
 )
 
-DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
-# Folders that hold many small extensionless files but never DICOM (chunked array stores).
-_NOT_DICOM_FOLDERS = (".zarr", ".n5", ".zarr.zip")
-# How many files a folder probe opens before it gives up looking for DICOM.
-PROBE_LIMIT = 64
-
-
-class DicomSeriesWarning(UserWarning):
-    """A series (or files) in a DICOM folder was skipped; the others were read."""
-
-
+__all__ = [  # the finders stay importable from here
+    "DICOM_SUFFIXES",
+    "PROBE_LIMIT",
+    "DicomSeriesWarning",
+    "dicom_files_in",
+    "has_dicom_magic",
+    "is_dicom_file",
+    "read_dicom",
+]
 _DECODER_HINT = (
     "install a decoder, e.g. `pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg` "
     "or `pip install python-gdcm`"
 )
 
 
-def has_dicom_magic(path: str | Path) -> bool:
-    """Return True if the file carries the DICOM preamble marker ``DICM`` (pydicom's check)."""
-    try:
-        return is_dicom(path)
-    except OSError:
-        return False
-
-
-def is_dicom_file(path: str | Path) -> bool:
-    """Return True for a file with a DICOM suffix or the DICOM preamble marker."""
-    path = Path(path)
-    if not path.is_file() or path.name.upper() == "DICOMDIR":
-        return False
-    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
-
-
-def dicom_files_in(
-    folder: str | Path, limit: int | None = None, probe: int | None = None
-) -> list[Path]:
-    """Return DICOM files below ``folder`` (recursively, sorted), at most ``limit`` of them.
-
-    ``probe`` bounds how many files are opened in all (a quick "is this a DICOM folder?" check
-    must not read a whole array store); chunked-array folders (``.zarr``, ``.n5``) are skipped.
-    """
-    found: list[Path] = []
-    opened = 0
-    if str(folder).lower().rstrip("/\\").endswith(_NOT_DICOM_FOLDERS):
-        return found
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.lower().endswith(_NOT_DICOM_FOLDERS))
-        for name in sorted(files):
-            if probe is not None and opened >= probe:
-                return found
-            opened += 1
-            candidate = Path(root) / name
-            if is_dicom_file(candidate):
-                found.append(candidate)
-                if limit is not None and len(found) >= limit:
-                    return found
-    return found
+class DicomSeriesWarning(UserWarning):
+    """A series (or files) in a DICOM folder was skipped; the others were read."""
 
 
 @dataclass
