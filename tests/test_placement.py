@@ -89,3 +89,23 @@ def test_gui_and_cli_share_the_rule(make_napari_viewer, sampler, mni_small, tmp_
     # No display offset: sample voxels sit exactly on reference slice 5's grid points.
     np.testing.assert_allclose(saved[:3, 3], ref.data_to_world((5, 0, 0)), atol=1e-4)
     np.testing.assert_allclose(layer.data_to_world((0, 0, 0)), saved[:3, 3], atol=1e-4)
+
+
+@pytest.mark.gui
+def test_flag_at_generation_travels_with_the_layer(make_napari_viewer, sampler, tmp_path):
+    from napari_medgan.io.synthetic import FLAG_KEY
+    from napari_medgan.widgets.state import memorization
+
+    viewer = make_napari_viewer()
+    images = sampler.sample(2, "GM", seed=0, units="native")
+    memorization.publish(sampler.path, ["nearest-neighbour copies"])
+    try:
+        data, kwargs = sample_layer(viewer, sampler, images, "GM", 0, None)
+    finally:
+        memorization.publish(sampler.path, [])  # the session forgets; the layer does not
+    assert kwargs["metadata"][FLAG_KEY] == ["nearest-neighbour copies"]
+    with pytest.raises(hooks.LayerWriteError, match="nearest-neighbour copies"):
+        hooks.write_dicom(str(tmp_path / "g.dcm"), data, kwargs)
+    clean_data, clean = sample_layer(viewer, sampler, images, "GM", 0, None)
+    assert FLAG_KEY not in clean["metadata"]
+    assert hooks.write_dicom(str(tmp_path / "ok.dcm"), clean_data, clean)
