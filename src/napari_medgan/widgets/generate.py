@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -195,7 +196,9 @@ class GenerateWidget(QWidget):
                 out = Path(written[0]).parent
                 show_info(f"Saved {len(written)} DICOM slices in {out}")
             else:
-                out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
+                with warnings.catch_warnings():  # the flag was shown above, once
+                    warnings.simplefilter("ignore", UserWarning)
+                    out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
                 show_info(f"Saved {out}")
         except (WriteError, OSError) as exc:
             show_error(f"Cannot save {layer.name}: {exc}")

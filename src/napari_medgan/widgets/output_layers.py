@@ -60,6 +60,9 @@ def _layer_kwargs(
     **extra: Any,
 ) -> dict[str, Any]:
     modality = str(ref.metadata.get("modality", "OT")) if ref is not None else "OT"
+    kinds = {sampler.transforms[c].kind for c in extra.get("conditions", [extra.get("condition")])}
+    if modality.upper() == "CT" and kinds != {"window"}:
+        modality = "OT"  # not trained on HU-windowed CT: the samples are not in HU
     meta = {
         "model": str(sampler.path),
         "step": int(sampler.step),
