@@ -7,15 +7,13 @@ viewer. The runner itself is Qt-free and tested without a viewer at the end.
 
 from __future__ import annotations
 
-import operator
 import os
 import signal
 import time
 
 import pytest
 
-from engine_fixtures import mni_volumes, tiny_config
-from napari_medgan.engine.runner import Done, Failed, ProcessRun, live_runs, train_target
+from napari_medgan.engine.runner import live_runs
 from napari_medgan.widgets._worker import BackgroundTask
 from napari_medgan.widgets.state import TrainState
 from test_widget_train import add_mni, make_widget, wait_idle
@@ -92,40 +90,3 @@ def test_a_dead_child_is_a_notification_and_the_viewer_stays_usable(
     assert widget.start_btn.isEnabled() and widget.settings.isEnabled()
     viewer.add_points([[0, 0, 0]])  # the viewer carries on
     assert len(viewer.layers) == 3
-
-
-def test_runner_reports_a_crash_with_its_traceback():
-    # operator.truediv(ctl) raises TypeError in the child: an unexpected error, not a hang
-    run = ProcessRun(operator.truediv, {}).start()
-    assert run.join(120)
-    (msg,) = run.drain()
-    assert isinstance(msg, Failed) and msg.crashed and msg.kind == "TypeError"
-    assert "Traceback" in msg.details
-    assert run.exitcode == 0
-
-
-def test_runner_stop_before_training_and_expected_errors(tmp_path):
-    vols = mni_volumes()
-    run = ProcessRun(train_target, dict(config=tiny_config(tmp_path / "a"), volumes=vols))
-    run.stop()  # even before the child exists
-    run.start()
-    assert run.join(120)
-    assert [type(m).__name__ for m in run.drain()] == ["Cancelled"]
-
-    bad = tiny_config(tmp_path / "b", max_channels=4)  # inconsistent widths: ConfigError
-    run = ProcessRun(train_target, dict(config=bad, volumes=vols)).start()
-    assert run.join(120)
-    (msg,) = run.drain()
-    assert isinstance(msg, Failed) and not msg.crashed and msg.kind == "ConfigError"
-
-
-def test_runner_trains_to_the_end(tmp_path):
-    run = ProcessRun(
-        train_target, dict(config=tiny_config(tmp_path, steps=3), volumes=mni_volumes())
-    ).start()
-    assert run.join(120)
-    msgs = run.drain()
-    assert type(msgs[0]).__name__ == "Ready"
-    assert [m.step for m in msgs[1:-1]] == [1, 2, 3, 3]
-    assert msgs[-2].status == "finished" and isinstance(msgs[-1], Done)
-    assert msgs[-1].result == msgs[-2].checkpoint and (tmp_path / "latest").exists()
