@@ -21,6 +21,7 @@ import atexit
 import collections
 import contextlib
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import sys
@@ -328,13 +329,34 @@ def _stop_children_at_exit() -> None:
 
 
 # ---------------------------------------------------------------------- targets
+def cpu_threads_beside_gui() -> int:
+    """Torch CPU threads for a child next to a GUI: every core but one (at least one).
+
+    Measured on 2 busy cores (``benchmarks/results_gui.md``): a second OpenMP thread that has
+    to wait for a core made each step cost ~6x the CPU time and run ~5x slower.
+    """
+    return max(1, (os.cpu_count() or 1) - 1)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
 def train_target(
     ctl: ChildControl,
     config: TrainConfig,
     volumes: list[Volume],
     resume: str | Path | None = None,
+    threads: int | None = None,
 ) -> Cancelled | Done:
-    """Build the dataset, train and emit every report; the trainer saves on stop."""
+    """Build the dataset, train and emit every report; the trainer saves on stop.
+
+    ``threads`` sets torch's CPU threads in the child (default: torch's own choice).
+    """
+    _set_threads(threads)
     cfg = config.validate()
     dataset = build_dataset(volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
     del volumes
@@ -364,11 +386,12 @@ def train_target(
 
 
 def evaluate_target(
-    ctl: ChildControl, sampler, volumes: list[Volume], **kwargs
+    ctl: ChildControl, sampler, volumes: list[Volume], threads: int | None = None, **kwargs
 ) -> Cancelled | Done | Failed:
     """Run :func:`~napari_medgan.engine.metrics.evaluate_sampler` on ``sampler`` (a
     :class:`~napari_medgan.engine.Sampler`, pickled over as the caller holds it, or a
-    checkpoint path to load)."""
+    checkpoint path to load); ``threads`` as in :func:`train_target`."""
+    _set_threads(threads)
     from .metrics import EvaluationCancelled, evaluate_sampler
     from .sampling import Sampler
 

@@ -32,6 +32,7 @@ from napari_medgan.engine.runner import (
     Failed,
     ProcessRun,
     Progress,
+    cpu_threads_beside_gui,
     evaluate_target,
 )
 
@@ -201,7 +202,9 @@ class EvaluateWidget(CheckpointInput, QWidget):
             classifier_steps=max(20, 2 * steps // 3),
         )
         run = ProcessRun(
-            evaluate_target, dict(sampler=sampler, volumes=volumes, **kwargs), "medgan-eval"
+            evaluate_target,
+            dict(sampler=sampler, volumes=volumes, threads=cpu_threads_beside_gui(), **kwargs),
+            "medgan-eval",
         )
         self.job = BackgroundTask(run, "Evaluating GAN", self.viewer, total=1000, parent=self)
         self.job.messages.connect(self._on_messages)

@@ -26,7 +26,14 @@ from qtpy.QtWidgets import (
 
 from napari_medgan.engine import ConfigError, DataError, TrainReport
 from napari_medgan.engine.checkpoint import LATEST
-from napari_medgan.engine.runner import Cancelled, Failed, ProcessRun, Ready, train_target
+from napari_medgan.engine.runner import (
+    Cancelled,
+    Failed,
+    ProcessRun,
+    Ready,
+    cpu_threads_beside_gui,
+    train_target,
+)
 
 from ._layout import scrolled
 from ._worker import BackgroundTask, duration, hook_shutdown
@@ -148,7 +155,7 @@ class TrainWidget(QWidget):
         self.last_report = None
         run = ProcessRun(
             train_target,
-            dict(config=config, volumes=volumes, resume=resume),
+            dict(config=config, volumes=volumes, resume=resume, threads=cpu_threads_beside_gui()),
             name="medgan-train",
         )
         self.task = BackgroundTask(
