@@ -1,0 +1,507 @@
+"""Streamed preparation: a cohort of scans -> one :class:`SliceDataset`, one volume at a time.
+
+:func:`build_dataset` takes every volume in memory at once. Here each scan is loaded, sliced,
+normalised and resized *by itself*, in chunks of slices, and dropped before the next one is read,
+so peak memory is about the reader's footprint of the largest scan (at most twice its size, when
+a reader copies while reorienting) plus the prepared slices, whatever the number of scans. The
+normalisation (:class:`IntensityTransform`) and resizing (``_resize_pad``) are those of
+:mod:`.data`, so the result equals ``build_dataset`` on the same volumes.
+
+MR-like conditions (robust percentile window) need the intensities of all their scans before
+the first slice can be normalised. The choice here is an exact **first pass**: every scan of the
+condition is read once to take the same strided subsample ``build_dataset`` takes (at most 2 M
+values per scan; with more than 4 scans the per-scan budget shrinks so that a condition keeps at
+most 8 M values, 32 MB), then the second pass prepares the slices. CT (fixed HU window) needs no
+first pass. The prepared set is cached (:mod:`.slicecache`), so later runs read nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .data import (
+    UNCONDITIONAL,
+    DataError,
+    IntensityTransform,
+    SliceDataset,
+    SliceGeometry,
+    Volume,
+    _resize_pad,
+)
+
+CHUNK_SLICES = 32  # slices normalised and resized together (32 CT slices: 32 MB of float32)
+SAMPLE_PER_SCAN = 2_000_000  # as build_dataset's IntensityTransform.fit
+SAMPLE_PER_CONDITION = 8_000_000
+
+Progress = Callable[[int, int, str], None]  # (done, total, message)
+
+
+class PreparationCancelled(Exception):
+    """The user cancelled the preparation; nothing was cached."""
+
+
+class ScanSource(Protocol):
+    """What the preparation needs of a scan (see :class:`napari_medgan.io.cohort.CohortScan`)."""
+
+    name: str
+    condition: str | None
+    split: str | None
+
+    @property
+    def group(self) -> str: ...
+
+    def load(self) -> Volume: ...
+
+    def cache_token(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class VolumeSource:
+    """A volume already in memory, as a :class:`ScanSource` (for layers and tests)."""
+
+    volume: Volume
+    split: str | None = None
+    patient: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.volume.name
+
+    @property
+    def condition(self) -> str | None:
+        return self.volume.condition
+
+    @property
+    def group(self) -> str:
+        return self.patient or self.volume.name
+
+    def load(self) -> Volume:
+        return self.volume
+
+    def cache_token(self) -> dict[str, Any]:
+        raise DataError(f"{self.name}: an in-memory volume cannot be cached (no file behind it)")
+
+
+@dataclass
+class Prepared:
+    """A prepared slice set, its provenance and what was skipped.
+
+    ``scan_of_slice[i]`` indexes ``scans`` (names); ``slice_index[i]`` is the slice's index
+    along the slice axis of its scan; ``groups``/``splits`` are per scan.
+    """
+
+    dataset: SliceDataset
+    scans: list[str]
+    scan_of_slice: np.ndarray
+    slice_index: np.ndarray
+    groups: list[str]
+    splits: list[str | None]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    from_cache: bool = False
+    cache_path: str | None = None
+
+    def summary(self) -> str:
+        """One line: slices, scans, skipped scans (named)."""
+        counts = ", ".join(f"{k}: {v}" for k, v in self.dataset.counts().items())
+        text = f"{len(self.dataset)} slices ({counts}) from {len(self.scans)} scans"
+        if self.from_cache:
+            text += f" (cached in {self.cache_path})"
+        if self.skipped:
+            text += f"; skipped {len(self.skipped)}: " + "; ".join(
+                f"{n} ({why})" for n, why in self.skipped
+            )
+        return text
+
+
+@dataclass
+class _Result:
+    """One prepared scan (what crosses the process boundary: small)."""
+
+    name: str
+    images: np.ndarray | None = None
+    slice_index: np.ndarray | None = None
+    geometry: SliceGeometry | None = None
+    ndim: int = 0
+    error: str | None = None
+    sample: np.ndarray | None = None
+    modality: str = ""
+    window: tuple[float, float] | None = None
+    transform: IntensityTransform | None = None
+
+
+def prepare_streamed(
+    scans: Sequence[ScanSource],
+    size: int,
+    slice_axis: int = 0,
+    min_foreground: float = 0.05,
+    workers: int = 1,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> Prepared:
+    """Prepare scans one at a time; unreadable scans are skipped and reported by name.
+
+    Parameters
+    ----------
+    scans : sequence of ScanSource
+        All with a condition or all without.
+    size, slice_axis, min_foreground
+        As for :func:`~napari_medgan.engine.data.build_dataset`.
+    workers : int
+        Processes reading and resizing in parallel (1: in this process). Each worker holds one
+        scan at a time, so peak memory grows with ``workers``.
+    progress : callable, optional
+        Called with ``(done, total, message)`` after each scan and pass.
+    cancel : threading.Event, optional
+        When set, preparation stops at the next slice chunk with :class:`PreparationCancelled`.
+
+    Raises
+    ------
+    DataError
+        No scans, mixed conditional/unconditional or 2D/3D scans, or a condition without usable
+        slices.
+    PreparationCancelled
+        When ``cancel`` was set.
+    """
+    if not scans:
+        raise DataError("no scans given")
+    named = [s.condition is not None for s in scans]
+    if any(named) and not all(named):
+        missing = ", ".join(s.name for s in scans if s.condition is None)
+        raise DataError("give every scan a condition name or none at all; missing for: " + missing)
+    conditional = all(named)
+    by_class: dict[str, list[int]] = {}
+    for i, s in enumerate(scans):
+        name = str(s.condition).strip() if conditional else UNCONDITIONAL
+        if not name:
+            raise DataError(f"{s.name}: empty condition name")
+        by_class.setdefault(name, []).append(i)
+
+    work = _Work(scans, size, slice_axis, min_foreground, workers, progress, cancel)
+    try:
+        results, transforms = work.run(by_class)
+    finally:
+        work.close()
+    return _assemble(scans, by_class, results, transforms, conditional, min_foreground)
+
+
+class _Work:
+    """Runs the passes over the scans, in this process or in a pool of processes."""
+
+    def __init__(self, scans, size, slice_axis, min_foreground, workers, progress, cancel):
+        self.scans = scans
+        self.args = (size, slice_axis, min_foreground)
+        self.progress = progress
+        self.cancel = cancel
+        self.pool = None
+        if workers > 1 and len(scans) > 1:
+            ctx = multiprocessing.get_context("spawn")  # torch is not fork-safe once threaded
+            self.pool = ProcessPoolExecutor(
+                max_workers=min(workers, len(scans)), mp_context=ctx, initializer=_init_worker
+            )
+            self.workers = min(workers, len(scans))
+        else:
+            self.workers = 1
+        self.done = 0
+        self.total = 0
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise PreparationCancelled("preparation cancelled")
+
+    def _map(self, fn, indices: list[int], extra: tuple) -> Iterator[_Result]:
+        """Results in order; at most ``workers + 1`` scans in flight (bounded memory)."""
+        if self.pool is None:
+            for i in indices:
+                self._check_cancel()
+                yield fn(self.scans[i], *extra, self.cancel)
+            return
+        pending: list[Future] = []
+        it = iter(indices)
+        for i in it:
+            pending.append(self.pool.submit(fn, self.scans[i], *extra, None))
+            if len(pending) > self.workers:
+                break
+        while pending:
+            self._check_cancel()
+            result = pending.pop(0).result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(self.pool.submit(fn, self.scans[nxt], *extra, None))
+            yield result
+
+    def _tick(self, message: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, message)
+
+    def run(self, by_class: dict[str, list[int]]):
+        results: dict[int, _Result] = {}
+        transforms: dict[str, IntensityTransform] = {}
+        # the window of a condition comes from its first readable scan's modality / window
+        self.total = len(self.scans)
+        for name, indices in by_class.items():
+            transform = None
+            remaining = list(indices)
+            while transform is None and remaining:
+                i = remaining.pop(0)
+                probe = next(self._map(_first_scan, [i], self.args))
+                if probe.error is not None:
+                    results[i] = probe
+                    self._tick(f"skipped {probe.name}")
+                    continue
+                if probe.transform is not None:  # fixed window: already prepared
+                    transform = probe.transform
+                    results[i] = probe
+                    self._tick(f"prepared {probe.name}")
+                else:  # percentile window: a first pass over the condition, then all again
+                    self.total += len(remaining) + 1
+                    transform = self._percentile_pass(name, remaining, probe)
+                    remaining.insert(0, i)
+            if transform is None:
+                continue
+            transforms[name] = transform
+            for i, r in zip(
+                remaining, self._map(_prepare_scan, remaining, (transform, *self.args))
+            ):
+                results[i] = r
+                self._tick(f"skipped {r.name}" if r.error else f"prepared {r.name}")
+        return results, transforms
+
+    def _percentile_pass(self, name: str, others: list[int], first: _Result):
+        budget = max(1, SAMPLE_PER_CONDITION // (len(others) + 1))
+        samples = []
+        it = self._map(_sample_scan, others, (budget,))
+        for r in [first, *it]:
+            self._tick(f"sampled {r.name}")
+            if r.error is None and r.sample is not None:
+                s = r.sample
+                if budget < SAMPLE_PER_SCAN and s.size > budget:  # more than 4 scans
+                    s = s[:: int(np.ceil(s.size / budget))]
+                samples.append(_Sampled(s, first.modality, r.name))
+        if not samples:
+            return None
+        return IntensityTransform.fit(samples)
+
+
+@dataclass
+class _Sampled:
+    """Stands in for a Volume in ``IntensityTransform.fit``: only the subsample is kept."""
+
+    data: np.ndarray
+    modality: str
+    name: str
+    window: tuple[float, float] | None = None
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def _load(scan: ScanSource) -> Volume:
+    return scan.load()
+
+
+def _fixed_window(modality: str, window, name: str) -> IntensityTransform | None:
+    """The CT / explicit window (no pass over the data needed), else None."""
+    if window is None and modality.upper() != "CT":
+        return None
+    return IntensityTransform.fit([_Sampled(np.zeros(1, np.float32), modality, name, window)])
+
+
+def _first_scan(
+    scan: ScanSource, size: int, slice_axis: int, min_foreground: float, cancel=None
+) -> _Result:
+    """Load a condition's first scan: prepare it under a fixed window, else subsample it."""
+    try:
+        v = _load(scan)
+    except (ValueError, OSError, MemoryError) as exc:
+        return _Result(scan.name, error=_reason(exc))
+    transform = _fixed_window(v.modality, v.window, v.name)
+    if transform is None:
+        return _sample_volume(v, SAMPLE_PER_SCAN)
+    result = _prepare_volume(v, transform, size, slice_axis, min_foreground, cancel)
+    result.transform = transform
+    return result
+
+
+def _sample_scan(scan: ScanSource, budget: int = SAMPLE_PER_SCAN, cancel=None) -> _Result:
+    """Modality, window and a strided intensity subsample of one scan (first pass)."""
+    try:
+        v = _load(scan)
+    except (ValueError, OSError, MemoryError) as exc:
+        return _Result(scan.name, error=_reason(exc))
+    return _sample_volume(v, budget)
+
+
+def _sample_volume(v: Volume, budget: int) -> _Result:
+    # the stride of IntensityTransform.fit (2 M values per scan), coarser for large conditions
+    step = max(1, v.data.size // min(budget, SAMPLE_PER_SCAN))
+    return _Result(
+        v.name,
+        ndim=v.data.ndim,
+        sample=np.array(v.data.reshape(-1)[::step]),
+        modality=v.modality,
+        window=v.window,
+    )
+
+
+def _prepare_scan(
+    scan: ScanSource,
+    transform: IntensityTransform,
+    size: int,
+    slice_axis: int,
+    min_foreground: float,
+    cancel: threading.Event | None = None,
+) -> _Result:
+    """Load one scan and prepare its slices."""
+    try:
+        v = _load(scan)
+    except (ValueError, OSError, MemoryError) as exc:
+        return _Result(scan.name, error=_reason(exc))
+    return _prepare_volume(v, transform, size, slice_axis, min_foreground, cancel)
+
+
+def _prepare_volume(
+    v: Volume,
+    transform: IntensityTransform,
+    size: int,
+    slice_axis: int,
+    min_foreground: float,
+    cancel: threading.Event | None = None,
+) -> _Result:
+    """Normalise, select and resize slices in chunks (never the whole volume as float)."""
+    images, index, geom = [], [], None
+    for start, chunk, mask, in_plane, slice_spacing in _chunks(v, slice_axis):
+        if cancel is not None and cancel.is_set():
+            raise PreparationCancelled("preparation cancelled")
+        norm = transform.forward(np.nan_to_num(chunk, nan=transform.low))
+        if mask is not None:
+            keep = mask.reshape(len(norm), -1).any(axis=1)
+        else:
+            keep = (norm.reshape(len(norm), -1) > -0.9).mean(axis=1) >= min_foreground
+        if not keep.any():
+            continue
+        resized, g = _resize_pad(norm[keep], in_plane, size, slice_spacing)
+        geom = geom or g
+        images.append(resized.numpy())
+        index.append(start + np.flatnonzero(keep))
+    if geom is not None:
+        geom.slice_axis = slice_axis if v.data.ndim == 3 else None
+        geom.origin = tuple(v.origin)
+    return _Result(
+        v.name,
+        images=np.concatenate(images) if images else None,
+        slice_index=np.concatenate(index).astype(np.int64) if index else None,
+        geometry=geom,
+        ndim=v.data.ndim,
+        modality=v.modality,
+    )
+
+
+def _chunks(v: Volume, axis: int) -> Iterable[tuple]:
+    """``(first index, float32 slices, mask slices, in-plane spacing, slice spacing)`` chunks."""
+    if v.data.ndim == 2:
+        mask = None if v.mask is None else np.asarray(v.mask)[None]
+        yield 0, np.asarray(v.data, dtype=np.float32)[None], mask, tuple(v.spacing), 1.0
+        return
+    in_plane = tuple(s for i, s in enumerate(v.spacing) if i != axis)
+    n = v.data.shape[axis]
+    for start in range(0, n, CHUNK_SLICES):
+        sel = slice(start, min(n, start + CHUNK_SLICES))
+        chunk = np.moveaxis(np.take(v.data, np.arange(sel.start, sel.stop), axis=axis), axis, 0)
+        mask = None
+        if v.mask is not None:
+            mask = np.moveaxis(np.take(v.mask, np.arange(sel.start, sel.stop), axis=axis), axis, 0)
+        yield start, chunk.astype(np.float32), mask, in_plane, float(v.spacing[axis])
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if text else type(exc).__name__
+
+
+def _assemble(scans, by_class, results, transforms, conditional, min_foreground) -> Prepared:
+    dims = {r.ndim for r in results.values() if r.error is None and r.ndim}
+    if len(dims) > 1:
+        two = next(r.name for r in results.values() if r.ndim == 2)
+        three = next(r.name for r in results.values() if r.ndim == 3)
+        raise DataError(
+            f"mixed 2D and 3D scans (e.g. {two} is 2D, {three} is 3D); train on one kind at a time"
+        )
+    skipped = [(r.name, r.error) for r in results.values() if r.error is not None]
+    images, labels, scan_of, index = [], [], [], []
+    class_names, geometry, used = [], {}, []
+    for name, indices in by_class.items():
+        label = len(class_names)
+        for i in indices:
+            r = results.get(i)
+            if r is None or r.error is not None or r.images is None:
+                continue
+            if name not in geometry:
+                geometry[name] = r.geometry
+            images.append(torch.from_numpy(r.images))
+            labels.append(torch.full((len(r.images),), label, dtype=torch.int64))
+            if i not in used:
+                used.append(i)
+            scan_of.append(np.full(len(r.images), used.index(i), dtype=np.int64))
+            index.append(r.slice_index)
+        if name in geometry:
+            class_names.append(name)
+        elif name in transforms or any(results.get(i) and not results[i].error for i in indices):
+            raise DataError(
+                f"condition {name!r}: every slice is near-empty "
+                f"(less than {min_foreground:.0%} foreground); check the image or the mask"
+            )
+        else:
+            raise DataError(f"condition {name!r}: none of its scans could be read")
+    names = [scans[i].name for i in used]
+    dataset = make_dataset(
+        images=torch.cat(images),
+        labels=torch.cat(labels),
+        class_names=class_names,
+        transforms={k: transforms[k] for k in class_names},
+        geometry=geometry,
+        conditional=conditional,
+        sources=[names[k] for k in np.concatenate(scan_of)],
+        slice_index=np.concatenate(index),
+        groups=[scans[used[k]].group for k in np.concatenate(scan_of)],
+    )
+    return Prepared(
+        dataset=dataset,
+        scans=names,
+        scan_of_slice=np.concatenate(scan_of),
+        slice_index=np.concatenate(index),
+        groups=[scans[i].group for i in used],
+        splits=[scans[i].split for i in used],
+        skipped=skipped,
+    )
+
+
+def make_dataset(**kwargs: Any) -> SliceDataset:
+    """A SliceDataset with the provenance fields this version of it knows (others dropped)."""
+    names = {f.name for f in dataclasses.fields(SliceDataset)}
+    known = {k: v for k, v in kwargs.items() if k in names}
+    if "slice_index" in known:
+        known["slice_index"] = _like_field("slice_index", known["slice_index"])
+    return SliceDataset(**known)
+
+
+def _like_field(name: str, value: np.ndarray) -> Any:
+    """Match the container type SliceDataset uses for an int array field (tensor or array)."""
+    default = next(f for f in dataclasses.fields(SliceDataset) if f.name == name)
+    if "Tensor" in str(default.type):
+        return torch.as_tensor(np.asarray(value, dtype=np.int64))
+    return np.asarray(value, dtype=np.int64)
