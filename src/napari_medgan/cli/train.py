@@ -9,6 +9,7 @@ from pathlib import Path
 from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
 from napari_medgan.engine.checkpoint import LATEST, load_checkpoint
 
+from .cohort import add_cohort_options, prepare_cohort
 from .common import CLIError, load_volumes, positive_int
 from .training import run_in_terminal
 
@@ -21,8 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--condition per input for a conditional GAN, or none for an unconditional one. "
         "Ctrl-C stops cleanly and saves a checkpoint; --resume continues it.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
     add_training_options(p)
+    add_cohort_options(p)
     p.add_argument("--resume", metavar="DIR", help="continue from this run or checkpoint folder")
     p.set_defaults(func=run)
 
@@ -123,8 +125,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(
             f"{out} already holds a run; use --resume {out} to continue it or choose another --out"
         )
-    volumes = load_volumes(args.inputs, args.condition)
-    dataset = build_dataset(volumes, config.size, config.slice_axis, config.min_foreground)
+    if args.cohort:
+        dataset = prepare_cohort(args, config, quiet=args.quiet)
+    elif not args.inputs:
+        raise CLIError("give input scans or --cohort DIR|TABLE")
+    else:
+        volumes = load_volumes(args.inputs, args.condition)
+        dataset = build_dataset(volumes, config.size, config.slice_axis, config.min_foreground)
     trainer = Trainer(config, dataset, resume=args.resume)
     summary = ", ".join(f"{k}: {v}" for k, v in dataset.counts().items())
     print(

@@ -206,7 +206,7 @@ class Cohort:
             if single:
                 raise CohortError(
                     f"condition {single[0]!r} has a single scan (or patient); a held-out split by "
-                    "scan needs at least two per condition: add scans or use --holdout 0"
+                    "scan needs at least two per condition: add scans or drop the split by scan"
                 )
 
 
