@@ -59,13 +59,17 @@ class TrainJob:
     """
 
     def __init__(
-        self, config: TrainConfig, volumes: list[Volume], resume: str | Path | None = None
+        self,
+        config: TrainConfig,
+        volumes: list[Volume],
+        resume: str | Path | None = None,
+        dataset: SliceDataset | None = None,
     ) -> None:
         self.config = config.replace()  # a snapshot: editing the form cannot race the loop
         self.volumes = volumes
         self.resume = resume
         self.trainer: Trainer | None = None
-        self.dataset: SliceDataset | None = None
+        self.dataset: SliceDataset | None = dataset  # prepared already (a cohort), or built here
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._stop = False
@@ -75,7 +79,10 @@ class TrainJob:
         """Build, train, clean up; never raises the expected errors."""
         try:
             cfg = self.config.validate()
-            self.dataset = build_dataset(self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
+            if self.dataset is None:
+                self.dataset = build_dataset(
+                    self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground
+                )
             trainer = Trainer(cfg, self.dataset, resume=self.resume)
             with self._lock:
                 self.trainer = trainer

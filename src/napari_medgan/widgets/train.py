@@ -24,6 +24,7 @@ from napari_medgan.engine import ConfigError, DataError, TrainReport
 from napari_medgan.engine.checkpoint import LATEST
 
 from ._worker import JobFailed, JobReady, TrainJob, start_job
+from .cohort_input import CohortInput
 from .layers import check_conditions, to_volumes
 from .loss_plot import LossPlot
 from .preview import show_preview
@@ -55,6 +56,7 @@ class TrainWidget(QWidget):
         self._jobs: list[TrainJob] = []  # shared with the shutdown hooks (no reference to self)
 
         self.table = LayerTable(napari_viewer)
+        self.cohort = CohortInput()
         self.unconditional = QCheckBox("no conditions (plain GAN over all ticked layers)")
         self.mask = QComboBox()
         self.mask.setToolTip("only slices where this Labels layer is non-empty are used")
@@ -96,6 +98,8 @@ class TrainWidget(QWidget):
         layout.addWidget(QLabel("<b>Training images</b> (one condition per name)"))
         layout.addWidget(self.table)
         layout.addWidget(self.unconditional)
+        layout.addWidget(QLabel("<b>…or a cohort on disk</b> (folder tree or table)"))
+        layout.addWidget(self.cohort)
         form = QFormLayout()
         form.addRow("mask", self.mask)
         layout.addLayout(form)
@@ -119,6 +123,8 @@ class TrainWidget(QWidget):
         """Check the inputs and start (or resume) training; False if nothing started."""
         if self.state is not TrainState.IDLE:
             return False
+        if self.cohort.active():
+            return self._start_cohort()
         conditional = not self.unconditional.isChecked()
         choices = self.table.choices()
         try:
@@ -129,12 +135,36 @@ class TrainWidget(QWidget):
         except (DataError, ConfigError) as exc:
             show_error(f"Cannot start training: {exc}")
             return False
+        self._source = choices[0].layer
+        return self._launch(volumes)
+
+    def _start_cohort(self) -> bool:
+        """Prepare the cohort's slices in the background, then train on them."""
+        try:
+            self.settings.config.validate()
+        except ConfigError as exc:
+            show_error(f"Cannot start training: {exc}")
+            return False
+        if not self.cohort.start(self.settings.config, self._on_cohort_ready):
+            return False
+        self._source = None
+        self._set_state(TrainState.STARTING)
+        self.status.setText("Preparing the cohort's slices (Cancel preparation stops it)…")
+        return True
+
+    def _on_cohort_ready(self, dataset) -> None:
+        if self._closed or dataset is None:
+            self._set_state(TrainState.IDLE)
+            return
+        self.state = TrainState.IDLE
+        self._launch([], dataset)
+
+    def _launch(self, volumes, dataset=None) -> bool:
         out = Path(self.settings.config.out_dir).expanduser()
         resume = out if (out / LATEST).exists() else None
-        self._source = choices[0].layer
         if resume is None:
             self.plot.clear()
-        self.job = TrainJob(self.settings.config, volumes, resume=resume)
+        self.job = TrainJob(self.settings.config, volumes, resume=resume, dataset=dataset)
         self._jobs[:] = [self.job]
         self._set_state(TrainState.STARTING)
         self.status.setText("Preparing slices" + (f" (resuming {out})" if resume else "") + "…")
@@ -156,6 +186,8 @@ class TrainWidget(QWidget):
 
     def stop(self) -> None:
         """Finish the current step, save a checkpoint, end the run."""
+        if self.cohort.busy():
+            self.cohort.cancel()
         if self.job is not None and self.state is not TrainState.IDLE:
             self.job.stop()
             self._set_state(TrainState.STOPPING)
