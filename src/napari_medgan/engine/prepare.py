@@ -38,7 +38,7 @@ from .data import (
     _resize_pad,
 )
 
-CHUNK_SLICES = 32  # slices normalised and resized together (32 CT slices: 32 MB of float32)
+CHUNK_SLICES = 8  # slices normalised and resized together (8 CT slices: 8 MB of float32)
 SAMPLE_PER_SCAN = 2_000_000  # as build_dataset's IntensityTransform.fit
 SAMPLE_PER_CONDITION = 8_000_000
 
