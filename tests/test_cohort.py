@@ -163,3 +163,11 @@ def test_progress_reports_every_scan(tmp_path):
     # MR-like NIfTI: a first pass (sampling) then the preparation, per condition
     assert seen[-1][0] == seen[-1][1] == 8
     assert any(m.startswith("sampled") for *_, m in seen)
+
+
+def test_parallel_workers_give_the_same_slices(tmp_path):
+    cohort = discover(folder_cohort(tmp_path / "c"))
+    one = prepare_streamed(cohort.scans, 32, 0, 0.05, workers=1)
+    two = prepare_streamed(cohort.scans, 32, 0, 0.05, workers=2)
+    assert torch.equal(one.dataset.images, two.dataset.images)
+    assert one.dataset.sources == two.dataset.sources and one.scans == two.scans
