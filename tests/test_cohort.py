@@ -171,3 +171,18 @@ def test_parallel_workers_give_the_same_slices(tmp_path):
     two = prepare_streamed(cohort.scans, 32, 0, 0.05, workers=2)
     assert torch.equal(one.dataset.images, two.dataset.images)
     assert one.dataset.sources == two.dataset.sources and one.scans == two.scans
+
+
+def test_failed_write_leaves_no_entry(tmp_path, monkeypatch, capsys):
+    import napari_medgan.engine.slicecache as slicecache
+
+    def disk_full(tensors, path):
+        open(path, "wb").write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(slicecache, "save_file", disk_full)
+    cohort = discover(folder_cohort(tmp_path / "c", per_condition=1))
+    prep = prepare_cached(cohort.scans, 32, cache_dir=tmp_path / "cache")
+    assert len(prep.dataset) > 0 and prep.cache_path is None  # training goes on
+    assert "could not cache" in capsys.readouterr().err
+    assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary folder
