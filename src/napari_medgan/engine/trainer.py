@@ -25,6 +25,7 @@ from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_check
 from .config import TrainConfig
 from .data import SliceDataset
 from .devices import autocast, resolve_device
+from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .losses import d_loss, g_loss, r1_penalty
 from .models import build_models
 
@@ -67,9 +68,18 @@ class Trainer:
     config : TrainConfig
         Validated settings; ``out_dir`` receives the checkpoints.
     dataset : SliceDataset
-        Training slices.
+        All slices. The trainer holds out ``config.holdout`` of them (see ``engine.holdout``);
+        only ``train_set`` ever reaches the device, ``heldout_set`` is for scoring.
     resume : path, optional
-        Checkpoint (or run folder) to continue from; architecture and classes must match.
+        Checkpoint (or run folder) to continue from; architecture and classes must match, and
+        the checkpoint's held-out split is re-applied to ``dataset``.
+
+    Attributes
+    ----------
+    split : HoldoutSplit
+        The held-out split (stored in every checkpoint).
+    train_set, heldout_set : SliceDataset, SliceDataset or None
+        The slices trained on, and the held-out ones (None when nothing is held out).
     """
 
     def __init__(
@@ -99,9 +109,16 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, **fused)
         self.step = 0
         if resume is not None:
-            self._load(load_checkpoint(resume))  # optimiser state follows its parameters' device
-        self.images = dataset.images.to(self.device)
-        self.labels = dataset.labels.to(self.device)
+            ckpt = load_checkpoint(resume)
+            self._load(ckpt)  # optimiser state follows its parameters' device
+            self.train_set, self.heldout_set, self.split = _split_from_checkpoint(ckpt, dataset)
+        else:
+            self.train_set, self.heldout_set, self.split = split_dataset(
+                dataset, config.holdout, config.seed
+            )
+        # only training slices ever reach the tensors batches are drawn from
+        self.images = self.train_set.images.to(self.device)
+        self.labels = self.train_set.labels.to(self.device)
         preview_gen = torch.Generator().manual_seed(config.seed + 1)
         self._preview_z = torch.randn(n_cls, config.z_dim, generator=preview_gen)
         self.last_checkpoint: Path | None = None
@@ -260,10 +277,12 @@ class Trainer:
         """Write a checkpoint of the current state; returns its folder."""
         if self.last_checkpoint is not None and self._saved_step == self.step:
             return self.last_checkpoint
+        meta = self.dataset.meta()
+        meta["split"] = self.split.to_dict()
         ckpt = Checkpoint(
             step=self.step,
             config=self.config.to_dict(),
-            meta=self.dataset.meta(),
+            meta=meta,
             models={
                 "G": self.G.state_dict(),
                 "G_ema": self.G_ema.state_dict(),
@@ -313,7 +332,7 @@ class Trainer:
 
     def close(self) -> None:
         """Drop tensors and free cached accelerator memory."""
-        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels"):
+        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels", "heldout_set"):
             if hasattr(self, name):
                 delattr(self, name)
         if self.device.type == "cuda":
@@ -321,3 +340,23 @@ class Trainer:
         elif self.device.type == "mps":
             with contextlib.suppress(Exception):
                 torch.mps.empty_cache()
+
+
+def _split_from_checkpoint(
+    ckpt: Checkpoint, dataset: SliceDataset
+) -> tuple[SliceDataset, SliceDataset | None, HoldoutSplit]:
+    """Re-apply the held-out split a checkpoint was trained with to the rebuilt ``dataset``."""
+    record = ckpt.meta.get("split")
+    if record is None:  # trained before held-out splits existed: it saw every slice
+        train, heldout, split = split_dataset(dataset, 0.0, 0)
+        split.reason = "the checkpoint was trained without a held-out split"
+        return train, heldout, split
+    try:
+        split = HoldoutSplit.from_dict(record)
+        train, heldout = split.apply(dataset)
+    except HoldoutError as exc:
+        raise CheckpointError(
+            f"cannot resume from {ckpt.path}: {exc}; give the same scans, conditions and "
+            "slice settings as the run was started with"
+        ) from None
+    return train, heldout, split
