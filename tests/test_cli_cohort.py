@@ -135,3 +135,33 @@ def test_export_verdict_from_evaluation(run_dir, tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "manifest.csv")))
     assert rows[0]["memorization"] == "flagged: C_T -4.1"
     assert "warning: this checkpoint was flagged" in capsys.readouterr().err
+
+
+def test_table_split_becomes_the_heldout_split(tmp_path, capsys):
+    import json
+
+    root = folder_cohort(tmp_path / "c")
+    table = root / "t.csv"
+    table.write_text(
+        "path,condition,split,patient\n"
+        "healthy/scan0.nii.gz,healthy,train,p1\nhealthy/scan1.nii.gz,healthy,heldout,p2\n"
+        "tumour/scan0.nii.gz,tumour,train,p3\ntumour/scan1.nii.gz,tumour,,p4\n"
+    )
+    out = tmp_path / "r"
+    argv = ["train", "--cohort", str(table), "--no-cache", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    assert "held-out split from the table" in capsys.readouterr().err
+    latest = (out / "latest").read_text().strip()
+    meta = json.loads((out / "checkpoints" / latest / "state.json").read_text())["meta"]
+    split = meta["split"]["conditions"]
+    assert split["healthy"]["mode"] == "groups" and len(split["healthy"]["groups"]) == 1
+    assert split["healthy"]["groups"][0].startswith("patient-")  # hashed, never "p2"
+    assert split["tumour"]["mode"] == "none" and split["healthy"]["heldout"] > 0
+    # one patient on both sides of the split: refused
+    table.write_text(
+        "path,condition,split,patient\n"
+        "healthy/scan0.nii.gz,healthy,train,p1\nhealthy/scan1.nii.gz,healthy,heldout,p1\n"
+    )
+    argv2 = ["train", "--cohort", str(table), "--no-cache", "--out", str(tmp_path / "r2"), *TINY]
+    assert main(argv2) == 2
+    assert "on both sides of the split" in _err(capsys)

@@ -9,6 +9,7 @@ import threading
 from tqdm import tqdm
 
 from napari_medgan.engine import SliceDataset, TrainConfig
+from napari_medgan.engine.holdout import HoldoutSplit
 
 from .common import CLIError, positive_int
 
@@ -56,8 +57,15 @@ def add_cohort_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-cache", action="store_true", help="prepare again and store nothing")
 
 
-def prepare_cohort(args: argparse.Namespace, config: TrainConfig, quiet: bool) -> SliceDataset:
-    """Discover, check and prepare the cohort of ``args`` (streamed, cached, with a bar)."""
+def prepare_cohort(
+    args: argparse.Namespace, config: TrainConfig, quiet: bool
+) -> tuple[SliceDataset, HoldoutSplit | None]:
+    """Discover, check and prepare the cohort of ``args`` (streamed, cached, with a bar).
+
+    Returns the prepared slices and the held-out split of the table's ``split`` column (None
+    when the cohort gives none: the trainer then splits by ``config.holdout``).
+    """
+    from napari_medgan.engine.cohort_split import split_from_table
     from napari_medgan.engine.prepare import PreparationCancelled, prepare_streamed
     from napari_medgan.engine.slicecache import prepare_cached
     from napari_medgan.io.cohort import CohortError, SeriesRule, discover
@@ -105,4 +113,7 @@ def prepare_cohort(args: argparse.Namespace, config: TrainConfig, quiet: bool) -
             f"napari-medgan: {len(skipped)} scan(s) skipped: " + ", ".join(n for n, _ in skipped),
             file=sys.stderr,
         )
-    return prepared.dataset
+    split = split_from_table(prepared.dataset, prepared.scans, prepared.groups, prepared.splits)
+    if split is not None:
+        print(f"held-out split from the table: {split.summary()}", file=sys.stderr)
+    return prepared.dataset, split

@@ -125,14 +125,15 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(
             f"{out} already holds a run; use --resume {out} to continue it or choose another --out"
         )
+    split = None
     if args.cohort:
-        dataset = prepare_cohort(args, config, quiet=args.quiet)
+        dataset, split = prepare_cohort(args, config, quiet=args.quiet)
     elif not args.inputs:
         raise CLIError("give input scans or --cohort DIR|TABLE")
     else:
         volumes = load_volumes(args.inputs, args.condition)
         dataset = build_dataset(volumes, config.size, config.slice_axis, config.min_foreground)
-    trainer = Trainer(config, dataset, resume=args.resume)
+    trainer = Trainer(config, dataset, resume=args.resume, split=split)
     summary = ", ".join(f"{k}: {v}" for k, v in dataset.counts().items())
     print(
         f"{len(dataset)} training slices ({summary}) at {config.size}x{config.size}; "

@@ -17,7 +17,6 @@ first pass. The prepared set is cached (:mod:`.slicecache`), so later runs read 
 
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -82,7 +81,7 @@ class VolumeSource:
 
     @property
     def group(self) -> str:
-        return self.patient or self.volume.name
+        return self.patient or self.volume.group or self.volume.name
 
     def load(self) -> Volume:
         return self.volume
@@ -442,66 +441,52 @@ def _assemble(scans, by_class, results, transforms, conditional, min_foreground)
             f"mixed 2D and 3D scans (e.g. {two} is 2D, {three} is 3D); train on one kind at a time"
         )
     skipped = [(r.name, r.error) for r in results.values() if r.error is not None]
-    images, labels, scan_of, index = [], [], [], []
-    class_names, geometry, used = [], {}, []
+    order, labels, class_names, geometry = [], [], [], {}
     for name, indices in by_class.items():
-        label = len(class_names)
-        for i in indices:
-            r = results.get(i)
-            if r is None or r.error is not None or r.images is None:
-                continue
-            if name not in geometry:
-                geometry[name] = r.geometry
-            images.append(torch.from_numpy(r.images))
-            labels.append(torch.full((len(r.images),), label, dtype=torch.int64))
-            if i not in used:
-                used.append(i)
-            scan_of.append(np.full(len(r.images), used.index(i), dtype=np.int64))
-            index.append(r.slice_index)
-        if name in geometry:
+        ok = [i for i in indices if i in results and not results[i].error]
+        kept = [i for i in ok if results[i].images is not None]
+        if kept:
+            geometry[name] = results[kept[0]].geometry
+            labels += [len(class_names)] * len(kept)
             class_names.append(name)
-        elif name in transforms or any(results.get(i) and not results[i].error for i in indices):
+            order += kept
+        elif ok:
             raise DataError(
                 f"condition {name!r}: every slice is near-empty "
                 f"(less than {min_foreground:.0%} foreground); check the image or the mask"
             )
         else:
             raise DataError(f"condition {name!r}: none of its scans could be read")
-    names = [scans[i].name for i in used]
-    dataset = make_dataset(
-        images=torch.cat(images),
-        labels=torch.cat(labels),
+    # one preallocated tensor, each scan's slices moved in and dropped: 1x the prepared set
+    counts = [len(results[i].images) for i in order]
+    size = results[order[0]].images.shape[-1]
+    images = torch.empty((sum(counts), 1, size, size), dtype=torch.float32)
+    pos = 0
+    for i, n in zip(order, counts):
+        images[pos : pos + n] = torch.from_numpy(results[i].images)
+        results[i].images = None
+        pos += n
+    scan_of = np.repeat(np.arange(len(order)), counts)
+    index = np.concatenate([results[i].slice_index for i in order])
+    names = [scans[i].name for i in order]
+    groups = [scans[i].group for i in order]
+    dataset = SliceDataset(
+        images=images,
+        labels=torch.as_tensor(np.repeat(labels, counts), dtype=torch.int64),
         class_names=class_names,
         transforms={k: transforms[k] for k in class_names},
         geometry=geometry,
         conditional=conditional,
-        sources=[names[k] for k in np.concatenate(scan_of)],
-        slice_index=np.concatenate(index),
-        groups=[scans[used[k]].group for k in np.concatenate(scan_of)],
+        sources=[names[k] for k in scan_of],
+        slice_index=torch.as_tensor(index, dtype=torch.int64),
+        groups=[groups[k] for k in scan_of],
     )
     return Prepared(
         dataset=dataset,
         scans=names,
-        scan_of_slice=np.concatenate(scan_of),
-        slice_index=np.concatenate(index),
-        groups=[scans[i].group for i in used],
-        splits=[scans[i].split for i in used],
+        scan_of_slice=scan_of,
+        slice_index=index,
+        groups=groups,
+        splits=[scans[i].split for i in order],
         skipped=skipped,
     )
-
-
-def make_dataset(**kwargs: Any) -> SliceDataset:
-    """A SliceDataset with the provenance fields this version of it knows (others dropped)."""
-    names = {f.name for f in dataclasses.fields(SliceDataset)}
-    known = {k: v for k, v in kwargs.items() if k in names}
-    if "slice_index" in known:
-        known["slice_index"] = _like_field("slice_index", known["slice_index"])
-    return SliceDataset(**known)
-
-
-def _like_field(name: str, value: np.ndarray) -> Any:
-    """Match the container type SliceDataset uses for an int array field (tensor or array)."""
-    default = next(f for f in dataclasses.fields(SliceDataset) if f.name == name)
-    if "Tensor" in str(default.type):
-        return torch.as_tensor(np.asarray(value, dtype=np.int64))
-    return np.asarray(value, dtype=np.int64)

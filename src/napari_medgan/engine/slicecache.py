@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .data import DataError, IntensityTransform, SliceGeometry
-from .prepare import Prepared, ScanSource, make_dataset, prepare_streamed
+from .data import DataError, IntensityTransform, SliceDataset, SliceGeometry
+from .prepare import Prepared, ScanSource, prepare_streamed
 
 FORMAT = 1
 MANIFEST = "prepared.json"
@@ -151,7 +151,7 @@ def load_entry(entry: Path) -> Prepared:
     scan_of = t["scan"].numpy()
     scans = list(meta["scans"])
     groups = list(meta["groups"])
-    dataset = make_dataset(
+    dataset = SliceDataset(
         images=t["images"],
         labels=t["labels"],
         class_names=list(meta["class_names"]),
@@ -159,7 +159,7 @@ def load_entry(entry: Path) -> Prepared:
         geometry={k: SliceGeometry.from_dict(v) for k, v in meta["geometry"].items()},
         conditional=bool(meta["conditional"]),
         sources=[scans[k] for k in scan_of],
-        slice_index=t["slice_index"].numpy(),
+        slice_index=t["slice_index"],
         groups=[groups[k] for k in scan_of],
     )
     return Prepared(

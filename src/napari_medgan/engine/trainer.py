@@ -73,6 +73,9 @@ class Trainer:
     resume : path, optional
         Checkpoint (or run folder) to continue from; architecture and classes must match, and
         the checkpoint's held-out split is re-applied to ``dataset``.
+    split : HoldoutSplit, optional
+        A split chosen by the caller (e.g. a cohort table's ``split`` column) instead of
+        ``config.holdout``; ignored on resume.
 
     Attributes
     ----------
@@ -83,7 +86,11 @@ class Trainer:
     """
 
     def __init__(
-        self, config: TrainConfig, dataset: SliceDataset, resume: str | Path | None = None
+        self,
+        config: TrainConfig,
+        dataset: SliceDataset,
+        resume: str | Path | None = None,
+        split: HoldoutSplit | None = None,
     ) -> None:
         self.config = config.validate()
         self.dataset = dataset
@@ -112,6 +119,9 @@ class Trainer:
             ckpt = load_checkpoint(resume)
             self._load(ckpt)  # optimiser state follows its parameters' device
             self.train_set, self.heldout_set, self.split = _split_from_checkpoint(ckpt, dataset)
+        elif split is not None:  # given by the caller (a cohort table's split column)
+            self.train_set, self.heldout_set = split.apply(dataset)
+            self.split = split
         else:
             self.train_set, self.heldout_set, self.split = split_dataset(
                 dataset, config.holdout, config.seed

@@ -154,6 +154,7 @@ class CohortScan:
             modality=self.modality or image.modality,
             name=self.name,
             origin=tuple(image.origin),
+            group=self.group,
         )
 
 

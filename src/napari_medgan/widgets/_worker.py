@@ -64,12 +64,14 @@ class TrainJob:
         volumes: list[Volume],
         resume: str | Path | None = None,
         dataset: SliceDataset | None = None,
+        split=None,
     ) -> None:
         self.config = config.replace()  # a snapshot: editing the form cannot race the loop
         self.volumes = volumes
         self.resume = resume
         self.trainer: Trainer | None = None
         self.dataset: SliceDataset | None = dataset  # prepared already (a cohort), or built here
+        self.split = split  # a cohort table's held-out split, else the trainer's own
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._stop = False
@@ -83,7 +85,7 @@ class TrainJob:
                 self.dataset = build_dataset(
                     self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground
                 )
-            trainer = Trainer(cfg, self.dataset, resume=self.resume)
+            trainer = Trainer(cfg, self.dataset, resume=self.resume, split=self.split)
             with self._lock:
                 self.trainer = trainer
                 if self._stop:

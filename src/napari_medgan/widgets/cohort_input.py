@@ -25,7 +25,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_medgan.engine import DataError, SliceDataset, TrainConfig
+from napari_medgan.engine import DataError, TrainConfig
 
 MODALITIES = {"from the headers": None, "CT (HU window)": "CT", "MR (percentiles)": "MR"}
 
@@ -98,9 +98,9 @@ class CohortInput(QWidget):
         cohort.check(split_by_scan=self.split_by_scan.isChecked())
         return cohort
 
-    def start(self, config: TrainConfig, on_ready: Callable[[SliceDataset | None], None]) -> bool:
-        """Discover and prepare in a worker; ``on_ready(dataset)`` on the GUI thread when done
-        (``None`` when it failed or was cancelled)."""
+    def start(self, config: TrainConfig, on_ready: Callable[..., None]) -> bool:
+        """Discover and prepare in a worker; ``on_ready(dataset, split)`` on the GUI thread when
+        done (``on_ready(None)`` when it failed or was cancelled); ``split`` is the table's."""
         from napari.qt.threading import create_worker
 
         from napari_medgan.io.cohort import CohortError
@@ -168,8 +168,19 @@ class CohortInput(QWidget):
             show_warning(
                 f"{len(all_skipped)} scan(s) skipped: " + ", ".join(n for n, _ in all_skipped)
             )
+        from napari_medgan.engine.cohort_split import split_from_table
+        from napari_medgan.engine.holdout import HoldoutError
+
+        try:
+            split = split_from_table(
+                prepared.dataset, prepared.scans, prepared.groups, prepared.splits
+            )
+        except HoldoutError as exc:
+            show_error(f"Cannot use the table's split: {exc}")
+            on_ready(None)
+            return
         show_info(f"Prepared {prepared.summary()}")
-        on_ready(prepared.dataset)
+        on_ready(prepared.dataset, split)
 
     def _pick_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(

@@ -152,19 +152,21 @@ class TrainWidget(QWidget):
         self.status.setText("Preparing the cohort's slices (Cancel preparation stops it)…")
         return True
 
-    def _on_cohort_ready(self, dataset) -> None:
+    def _on_cohort_ready(self, dataset, split=None) -> None:
         if self._closed or dataset is None:
             self._set_state(TrainState.IDLE)
             return
         self.state = TrainState.IDLE
-        self._launch([], dataset)
+        self._launch([], dataset, split)
 
-    def _launch(self, volumes, dataset=None) -> bool:
+    def _launch(self, volumes, dataset=None, split=None) -> bool:
         out = Path(self.settings.config.out_dir).expanduser()
         resume = out if (out / LATEST).exists() else None
         if resume is None:
             self.plot.clear()
-        self.job = TrainJob(self.settings.config, volumes, resume=resume, dataset=dataset)
+        self.job = TrainJob(
+            self.settings.config, volumes, resume=resume, dataset=dataset, split=split
+        )
         self._jobs[:] = [self.job]
         self._set_state(TrainState.STARTING)
         self.status.setText("Preparing slices" + (f" (resuming {out})" if resume else "") + "…")
