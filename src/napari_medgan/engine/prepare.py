@@ -19,33 +19,31 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from .data import (
-    UNCONDITIONAL,
-    DataError,
-    IntensityTransform,
-    SliceDataset,
-    SliceGeometry,
-    Volume,
-    _resize_pad,
+from .data import UNCONDITIONAL, DataError, IntensityTransform, SliceDataset, Volume
+from .prepare_scan import (
+    SAMPLE_PER_CONDITION,
+    SAMPLE_PER_SCAN,
+    PreparationCancelled,
+    ScanResult,
+    _first_scan,
+    _init_worker,
+    _prepare_scan,
+    _sample_scan,
+    _Sampled,
 )
 
-CHUNK_SLICES = 8  # slices normalised and resized together (8 CT slices: 8 MB of float32)
-SAMPLE_PER_SCAN = 2_000_000  # as build_dataset's IntensityTransform.fit
-SAMPLE_PER_CONDITION = 8_000_000
+__all__ = ["PreparationCancelled", "Prepared", "ScanSource", "VolumeSource", "prepare_streamed"]
 
 Progress = Callable[[int, int, str], None]  # (done, total, message)
-
-
-class PreparationCancelled(Exception):
-    """The user cancelled the preparation; nothing was cached."""
 
 
 class ScanSource(Protocol):
@@ -119,22 +117,6 @@ class Prepared:
                 f"{n} ({why})" for n, why in self.skipped
             )
         return text
-
-
-@dataclass
-class _Result:
-    """One prepared scan (what crosses the process boundary: small)."""
-
-    name: str
-    images: np.ndarray | None = None
-    slice_index: np.ndarray | None = None
-    geometry: SliceGeometry | None = None
-    ndim: int = 0
-    error: str | None = None
-    sample: np.ndarray | None = None
-    modality: str = ""
-    window: tuple[float, float] | None = None
-    transform: IntensityTransform | None = None
 
 
 def prepare_streamed(
@@ -220,7 +202,7 @@ class _Work:
         if self.cancel is not None and self.cancel.is_set():
             raise PreparationCancelled("preparation cancelled")
 
-    def _map(self, fn, indices: list[int], extra: tuple) -> Iterator[_Result]:
+    def _map(self, fn, indices: list[int], extra: tuple) -> Iterator[ScanResult]:
         """Results in order; at most ``workers + 1`` scans in flight (bounded memory)."""
         if self.pool is None:
             for i in indices:
@@ -235,7 +217,12 @@ class _Work:
                 break
         while pending:
             self._check_cancel()
-            result = pending.pop(0).result()
+            try:
+                result = pending.pop(0).result()
+            except BrokenProcessPool:
+                raise DataError(
+                    "a preparation worker process died (out of memory?); use fewer workers"
+                ) from None
             nxt = next(it, None)
             if nxt is not None:
                 pending.append(self.pool.submit(fn, self.scans[nxt], *extra, None))
@@ -247,7 +234,7 @@ class _Work:
             self.progress(self.done, self.total, message)
 
     def run(self, by_class: dict[str, list[int]]):
-        results: dict[int, _Result] = {}
+        results: dict[int, ScanResult] = {}
         transforms: dict[str, IntensityTransform] = {}
         # the window of a condition comes from its first readable scan's modality / window
         self.total = len(self.scans)
@@ -279,7 +266,7 @@ class _Work:
                 self._tick(f"skipped {r.name}" if r.error else f"prepared {r.name}")
         return results, transforms
 
-    def _percentile_pass(self, name: str, others: list[int], first: _Result):
+    def _percentile_pass(self, name: str, others: list[int], first: ScanResult):
         budget = max(1, SAMPLE_PER_CONDITION // (len(others) + 1))
         samples = []
         it = self._map(_sample_scan, others, (budget,))
@@ -293,143 +280,6 @@ class _Work:
         if not samples:
             return None
         return IntensityTransform.fit(samples)
-
-
-@dataclass
-class _Sampled:
-    """Stands in for a Volume in ``IntensityTransform.fit``: only the subsample is kept."""
-
-    data: np.ndarray
-    modality: str
-    name: str
-    window: tuple[float, float] | None = None
-
-
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
-
-def _load(scan: ScanSource) -> Volume:
-    return scan.load()
-
-
-def _fixed_window(modality: str, window, name: str) -> IntensityTransform | None:
-    """The CT / explicit window (no pass over the data needed), else None."""
-    if window is None and modality.upper() != "CT":
-        return None
-    return IntensityTransform.fit([_Sampled(np.zeros(1, np.float32), modality, name, window)])
-
-
-def _first_scan(
-    scan: ScanSource, size: int, slice_axis: int, min_foreground: float, cancel=None
-) -> _Result:
-    """Load a condition's first scan: prepare it under a fixed window, else subsample it."""
-    try:
-        v = _load(scan)
-    except (ValueError, OSError, MemoryError) as exc:
-        return _Result(scan.name, error=_reason(exc))
-    transform = _fixed_window(v.modality, v.window, v.name)
-    if transform is None:
-        return _sample_volume(v, SAMPLE_PER_SCAN)
-    result = _prepare_volume(v, transform, size, slice_axis, min_foreground, cancel)
-    result.transform = transform
-    return result
-
-
-def _sample_scan(scan: ScanSource, budget: int = SAMPLE_PER_SCAN, cancel=None) -> _Result:
-    """Modality, window and a strided intensity subsample of one scan (first pass)."""
-    try:
-        v = _load(scan)
-    except (ValueError, OSError, MemoryError) as exc:
-        return _Result(scan.name, error=_reason(exc))
-    return _sample_volume(v, budget)
-
-
-def _sample_volume(v: Volume, budget: int) -> _Result:
-    # the stride of IntensityTransform.fit (2 M values per scan), coarser for large conditions
-    step = max(1, v.data.size // min(budget, SAMPLE_PER_SCAN))
-    return _Result(
-        v.name,
-        ndim=v.data.ndim,
-        sample=np.array(v.data.reshape(-1)[::step]),
-        modality=v.modality,
-        window=v.window,
-    )
-
-
-def _prepare_scan(
-    scan: ScanSource,
-    transform: IntensityTransform,
-    size: int,
-    slice_axis: int,
-    min_foreground: float,
-    cancel: threading.Event | None = None,
-) -> _Result:
-    """Load one scan and prepare its slices."""
-    try:
-        v = _load(scan)
-    except (ValueError, OSError, MemoryError) as exc:
-        return _Result(scan.name, error=_reason(exc))
-    return _prepare_volume(v, transform, size, slice_axis, min_foreground, cancel)
-
-
-def _prepare_volume(
-    v: Volume,
-    transform: IntensityTransform,
-    size: int,
-    slice_axis: int,
-    min_foreground: float,
-    cancel: threading.Event | None = None,
-) -> _Result:
-    """Normalise, select and resize slices in chunks (never the whole volume as float)."""
-    images, index, geom = [], [], None
-    for start, chunk, mask, in_plane, slice_spacing in _chunks(v, slice_axis):
-        if cancel is not None and cancel.is_set():
-            raise PreparationCancelled("preparation cancelled")
-        norm = transform.forward(np.nan_to_num(chunk, nan=transform.low))
-        if mask is not None:
-            keep = mask.reshape(len(norm), -1).any(axis=1)
-        else:
-            keep = (norm.reshape(len(norm), -1) > -0.9).mean(axis=1) >= min_foreground
-        if not keep.any():
-            continue
-        resized, g = _resize_pad(norm[keep], in_plane, size, slice_spacing)
-        geom = geom or g
-        images.append(resized.numpy())
-        index.append(start + np.flatnonzero(keep))
-    if geom is not None:
-        geom.slice_axis = slice_axis if v.data.ndim == 3 else None
-        geom.origin = tuple(v.origin)
-    return _Result(
-        v.name,
-        images=np.concatenate(images) if images else None,
-        slice_index=np.concatenate(index).astype(np.int64) if index else None,
-        geometry=geom,
-        ndim=v.data.ndim,
-        modality=v.modality,
-    )
-
-
-def _chunks(v: Volume, axis: int) -> Iterable[tuple]:
-    """``(first index, float32 slices, mask slices, in-plane spacing, slice spacing)`` chunks."""
-    if v.data.ndim == 2:
-        mask = None if v.mask is None else np.asarray(v.mask)[None]
-        yield 0, np.asarray(v.data, dtype=np.float32)[None], mask, tuple(v.spacing), 1.0
-        return
-    in_plane = tuple(s for i, s in enumerate(v.spacing) if i != axis)
-    n = v.data.shape[axis]
-    for start in range(0, n, CHUNK_SLICES):
-        sel = slice(start, min(n, start + CHUNK_SLICES))
-        chunk = np.moveaxis(np.take(v.data, np.arange(sel.start, sel.stop), axis=axis), axis, 0)
-        mask = None
-        if v.mask is not None:
-            mask = np.moveaxis(np.take(v.mask, np.arange(sel.start, sel.stop), axis=axis), axis, 0)
-        yield start, chunk.astype(np.float32), mask, in_plane, float(v.spacing[axis])
-
-
-def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if text else type(exc).__name__
 
 
 def _assemble(scans, by_class, results, transforms, conditional, min_foreground) -> Prepared:
