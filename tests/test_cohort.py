@@ -63,6 +63,10 @@ def test_mixed_2d_3d_and_single_scan_split(tmp_path):
         cohort.check()
     cohort.scans = [s for s in cohort.scans if "flat" not in s.name]
     cohort.check()
+    lost = discover(root)
+    lost.scans = [s for s in lost.scans if not s.name.startswith("tumour")]
+    with pytest.raises(CohortError, match="'tumour': none of its scans could be read"):
+        lost.check()
     with pytest.raises(CohortError, match="'healthy' has a single scan"):
         cohort.check(split_by_scan=True)
 

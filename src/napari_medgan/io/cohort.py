@@ -165,6 +165,7 @@ class Cohort:
     scans: list[CohortScan]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""
+    declared: list[str] = field(default_factory=list)  # condition folders found
 
     def conditions(self) -> dict[str, int]:
         """Number of scans per condition (``"all"`` when unconditional)."""
@@ -185,6 +186,9 @@ class Cohort:
         """
         if not self.scans:
             raise CohortError(f"{self.source or 'cohort'}: no readable scans found")
+        lost = [c for c in self.declared if c not in self.conditions()]
+        if lost:
+            raise CohortError(f"condition {lost[0]!r}: none of its scans could be read")
         named = [s.condition is not None for s in self.scans]
         if any(named) and not all(named):
             missing = [s.name for s in self.scans if s.condition is None][:5]
@@ -240,7 +244,7 @@ def discover_folder(root: Path, rule: SeriesRule, modality: str | None = None) -
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs:
         raise CohortError(f"{root}: no condition sub-folders (expected ROOT/<condition>/<scans>)")
-    cohort = Cohort(scans=[], source=str(root))
+    cohort = Cohort(scans=[], source=str(root), declared=[d.name for d in subdirs])
     for cond_dir in subdirs:
         entries = _scan_entries(cond_dir)
         if not entries:
