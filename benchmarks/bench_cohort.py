@@ -74,7 +74,8 @@ def child(mode: str, n: int, root: Path, cache: str, workers: int) -> dict:
 
     torch.set_num_threads(1)
     cohort = discover(root, modality="CT")
-    scans = sorted(cohort.scans, key=lambda s: s.path.name)[:n]
+    chosen = {s.path.name for s in sorted(cohort.scans, key=lambda s: s.path.name)[:n]}
+    scans = [s for s in cohort.scans if s.path.name in chosen]  # discovery order, as the CLI
     baseline = _rss_now_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     if mode == "streamed":
@@ -182,13 +183,13 @@ def main() -> None:
         warm = run_child("streamed", "10", str(root), cache, "1")
         rows += [cold, warm]
         print(cold, warm, file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="medgan-cache2-") as cache2:
         with tempfile.TemporaryDirectory(prefix="medgan-run-") as run_dir:
-            train = train_cli(root, Path(run_dir) / "run", Path(cache), a.steps)
-        print(train, file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory(prefix="medgan-cache2-") as cache2:
-            with tempfile.TemporaryDirectory(prefix="medgan-run-") as run_dir:
-                train_cold = train_cli(root, Path(run_dir) / "run", Path(cache2), a.steps)
+            train_cold = train_cli(root, Path(run_dir) / "run", Path(cache2), a.steps)
         print(train_cold, file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory(prefix="medgan-run-") as run_dir:
+            train = train_cli(root, Path(run_dir) / "run", Path(cache2), a.steps)
+        print(train, file=sys.stderr, flush=True)
     load.append(os.getloadavg())
     Path(a.out).write_text(report(rows, train, train_cold, load, a.steps))
     print(a.out)
@@ -221,8 +222,8 @@ def report(rows: list[dict], train: dict, train_cold: dict, load, steps: int) ->
         lines.append(
             f"| {path} | {r['n']} | {r['workers']} | {cache} | {r['slices']} | "
             f"{r['prepared_mb']:.1f} | {r['baseline_mb']:.0f} | {r['peak_mb']:.0f} | "
-            f"{target:.0f} | {r['peak_mb'] / target:.2f} | {kid} | {r['wall_s']:.1f} | "
-            f"{cpu:.1f} | {60 * r['n'] / r['wall_s']:.1f} |"
+            f"{target:.0f} | {r['peak_mb'] / target:.2f} | {kid} | {r['wall_s']:.2f} | "
+            f"{cpu:.2f} | {60 * r['n'] / r['wall_s']:.0f} |"
         )
     lines += [
         "",
@@ -242,11 +243,13 @@ def report(rows: list[dict], train: dict, train_cold: dict, load, steps: int) ->
         f"| prepared in the run (cold cache) | {train_cold['rc']} | {train_cold['wall_s']:.1f} | "
         f"{train_cold['cpu_s']:.1f} | {train_cold['peak_mb']:.0f} |",
         "",
-        "Last lines of the cold run's stderr:",
+        "Last lines of stderr and stdout (cold, then cached):",
         "",
         "```",
         *train_cold["stderr_tail"],
         train_cold["stdout"],
+        *train["stderr_tail"],
+        train["stdout"],
         "```",
         "",
     ]
