@@ -210,8 +210,9 @@ def report(rows: list[dict], train: dict, train_cold: dict, load, steps: int) ->
         "CPU times less so).",
         "",
         "| path | N | workers | cache | slices | prepared MiB | baseline MiB | peak RSS MiB "
-        "| target MiB | peak / target | worker peak MiB | wall s | CPU s | vol/min (wall) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| target MiB | peak / target | worker peak MiB | wall s | CPU s | vol/min (wall) "
+        "| vol/min (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         target = 2 * vol_mb + r["prepared_mb"] + r["baseline_mb"]
@@ -223,7 +224,7 @@ def report(rows: list[dict], train: dict, train_cold: dict, load, steps: int) ->
             f"| {path} | {r['n']} | {r['workers']} | {cache} | {r['slices']} | "
             f"{r['prepared_mb']:.1f} | {r['baseline_mb']:.0f} | {r['peak_mb']:.0f} | "
             f"{target:.0f} | {r['peak_mb'] / target:.2f} | {kid} | {r['wall_s']:.2f} | "
-            f"{cpu:.2f} | {60 * r['n'] / r['wall_s']:.0f} |"
+            f"{cpu:.2f} | {60 * r['n'] / r['wall_s']:.0f} | {60 * r['n'] / max(cpu, 1e-3):.0f} |"
         )
     lines += [
         "",
