@@ -135,6 +135,11 @@ def test_export_verdict_from_evaluation(run_dir, tmp_path, capsys):
     rows = list(csv.DictReader(open(out / "manifest.csv")))
     assert rows[0]["memorization"] == "flagged: C_T -4.1"
     assert "warning: this checkpoint was flagged" in capsys.readouterr().err
+    # synthetic DICOM of a flagged checkpoint is refused before anything is written
+    dicom = ["generate", str(run_dir), "--n", "1", "--out", str(tmp_path / "dcm"), "--format"]
+    assert main([*dicom, "dicom", "--evaluation", str(ev)]) == 2
+    assert "not written as synthetic DICOM" in _err(capsys)
+    assert not (tmp_path / "dcm").exists()
 
 
 def test_table_split_becomes_the_heldout_split(tmp_path, capsys):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .synthetic import generated_marker
 from .types import ImageData, WriteError
 
 FORMATS = {"nifti": ".nii.gz", "nrrd": ".nrrd", "dicom": ".dcm", "png": ".png"}
@@ -120,6 +121,11 @@ def export_dataset(
         raise WriteError(f"grid must be one of {', '.join(GRIDS)} (got {grid!r})")
     if not isinstance(n, int) or n < 1:
         raise WriteError(f"number of samples must be a positive integer (got {n!r})")
+    if fmt == "dicom" and memorization.startswith("flag"):
+        raise WriteError(
+            f"the checkpoint was {memorization}; its samples may copy training scans, so they "
+            "are not written as synthetic DICOM (choose nifti, nrrd or png)"
+        )
     folder = check_target(folder, append)
     names = [sampler.check_condition(c) for c in (conditions or sampler.class_names)]
     folder.mkdir(exist_ok=True)
@@ -144,7 +150,9 @@ def export_dataset(
             path = folder / f"{index:05d}_{_safe(name)}{FORMATS[fmt]}"
             if path.exists():
                 raise WriteError(f"{path}: already exists; refusing to overwrite it")
-            _write(path, image, spacing, fmt, name, modality, sampler.transforms[name])
+            flagged = [memorization[len("flagged: ") :]] if memorization.startswith("flag") else []
+            marker = generated_marker(image, checkpoint, sampler.step, seed + i, flagged)
+            _write(path, image, spacing, fmt, name, modality, sampler.transforms[name], marker)
             files.append(path)
             rows.append(
                 {
@@ -167,13 +175,19 @@ def export_dataset(
     return ExportResult(folder=folder, manifest=manifest, files=files)
 
 
-def _write(path: Path, image: np.ndarray, spacing, fmt: str, name: str, modality: str, t) -> None:
-    """Write one 2D sample under a temporary name, then rename it into place."""
+def _write(
+    path: Path, image: np.ndarray, spacing, fmt: str, name: str, modality: str, t, marker: dict
+) -> None:
+    """Write one 2D sample under a temporary name, then rename it into place.
+
+    ``marker`` is the generation marker (:func:`.synthetic.generated_marker`) the synthetic-DICOM
+    writer checks; it refuses a checkpoint flagged by the memorization test.
+    """
     tmp_dir = Path(tempfile.mkdtemp(prefix=".export-", dir=path.parent))
     try:
         tmp = tmp_dir / path.name
         data = np.asarray(image, dtype=np.float32)
-        meta = {"synthetic": True, "condition": name, "source": "napari-medgan"}
+        meta = {"synthetic": True, "condition": name, "source": "napari-medgan", **marker}
         img = ImageData(
             data=data, spacing=spacing, origin=(0.0, 0.0), name=f"synthetic {name}", metadata=meta
         )
@@ -190,7 +204,7 @@ def _write(path: Path, image: np.ndarray, spacing, fmt: str, name: str, modality
 
             img.modality = modality
             img.contrast_limits = (float(t.low), float(t.high))
-            (written,) = write_synthetic_dicom(tmp_dir / "series", img, description=name)
+            (written,) = write_synthetic_dicom(tmp_dir / "series", img)
             os.replace(written, tmp)
         else:
             from PIL import Image
