@@ -225,6 +225,7 @@ def build_dataset(
     size: int,
     slice_axis: int = 0,
     min_foreground: float = 0.05,
+    transforms: dict[str, IntensityTransform] | None = None,
 ) -> SliceDataset:
     """Slice, normalise and resize volumes into a training set.
 
@@ -238,6 +239,9 @@ def build_dataset(
         Axis of 3D volumes to slice along.
     min_foreground : float
         Minimum fraction of pixels above 5% of the window for a slice to be kept.
+    transforms : dict of str to IntensityTransform, optional
+        Intensity maps to use instead of fitting them (a resumed run keeps its checkpoint's);
+        every condition of the volumes must have one.
 
     Raises
     ------
@@ -246,6 +250,7 @@ def build_dataset(
     """
     if not volumes:
         raise DataError("no images given")
+    given_transforms = transforms
     named = [v.condition is not None for v in volumes]
     if any(named) and not all(named):
         missing = [v.name for v in volumes if v.condition is None]
@@ -270,7 +275,7 @@ def build_dataset(
     geometry: dict[str, SliceGeometry] = {}
     for label, name in enumerate(class_names):
         vols = by_class[name]
-        transform = IntensityTransform.fit(vols)
+        transform = _transform_for(name, vols, given_transforms)
         transforms[name] = transform
         for v in vols:
             slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
@@ -303,6 +308,18 @@ def build_dataset(
         conditional=conditional,
         sources=sources,
     )
+
+
+def _transform_for(
+    name: str, vols: list[Volume], given: dict[str, IntensityTransform] | None
+) -> IntensityTransform:
+    if given is None:
+        return IntensityTransform.fit(vols)
+    if name not in given:
+        raise DataError(
+            f"condition {name!r} is not in the checkpoint (it has {', '.join(given) or 'none'})"
+        )
+    return given[name]
 
 
 def _finite(a: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from napari_medgan.engine import (
     Volume,
     build_dataset,
 )
+from napari_medgan.engine.resume import resume_transforms
 
 EXPECTED_ERRORS = (CheckpointError, ConfigError, DataError, TrainingError, MemoryError)
 
@@ -75,8 +76,11 @@ class TrainJob:
         """Build, train, clean up; never raises the expected errors."""
         try:
             cfg = self.config.validate()
-            self.dataset = build_dataset(self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
-            trainer = Trainer(cfg, self.dataset, resume=self.resume)
+            self.dataset = build_dataset(
+                self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground,
+                transforms=resume_transforms(self.resume),  # a resumed run keeps its windows
+            )
+            trainer = Trainer(cfg, self.dataset, resume=self.resume, owner="napari Train widget")
             with self._lock:
                 self.trainer = trainer
                 if self._stop:
