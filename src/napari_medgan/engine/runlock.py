@@ -58,7 +58,11 @@ def describe_process() -> str:
     if not argv:
         return "python (interactive)"
     prog = Path(argv[0]).name
-    if prog in ("__main__.py", "-c", "-m"):
+    if prog == "__main__.py":  # python -m package: name the package, not the file
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        module = spec.name.removesuffix(".__main__") if spec is not None else ""
+        prog = f"python -m {module}" if module else "python"
+    elif prog in ("-c", "-m"):
         prog = "python"
     return " ".join([prog, *argv[1:]])[:300]
 
