@@ -29,12 +29,14 @@ PYEOF
 }
 pins=$(floors core samples)
 tests=(tests/test_engine_*.py tests/test_io_nifti.py tests/test_io_dicom.py tests/test_io_nrrd.py
-       tests/test_cli.py tests/test_run_folder.py tests/test_metrics_unit.py)
+       tests/test_io_synthetic.py tests/test_cli.py tests/test_run_folder.py
+       tests/test_metrics_unit.py)
 marks=(-m "not gui")
 if [ "${MINIMA_GUI:-0}" = 1 ]; then
     pins="$pins $(floors gui) pytest-qt pytest-xvfb npe2"
-    tests+=(tests/test_widget_train.py tests/test_widget_resume.py tests/test_io_napari.py
-            tests/test_sample_data.py tests/test_widget_generate.py)
+    tests+=(tests/test_widget_train.py tests/test_widget_resume.py tests/test_widget_generate.py
+            tests/test_io_napari.py tests/test_io_labels.py tests/test_io_open_paths.py
+            tests/test_placement.py tests/test_sample_data.py)
     marks=()
 fi
 echo "lowest allowed versions: $(echo $pins | tr '\n' ' ')"
@@ -47,6 +49,7 @@ fi
     "setuptools<81"
 # the plugin itself (entry point + napari.yaml, so napari finds it), without touching the pins
 "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+rm -rf "$ROOT"/src/*.egg-info  # build leftovers: other venvs would see a second napari-medgan
 "$VENV/bin/python" -m pip list --format=freeze > "$VENV/minima-freeze.txt"
 cd "$ROOT"
 PYTHONPATH="$ROOT/src" "$VENV/bin/python" -m pytest "${tests[@]}" -p no:cacheprovider -q \
