@@ -28,6 +28,7 @@ from napari_medgan.engine import (
     Volume,
     build_dataset,
 )
+from napari_medgan.engine.resume import resume_transforms
 
 EXPECTED_ERRORS = (CheckpointError, ConfigError, DataError, TrainingError, MemoryError)
 
@@ -83,9 +84,13 @@ class TrainJob:
             cfg = self.config.validate()
             if self.dataset is None:
                 self.dataset = build_dataset(
-                    self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground
+                    self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground,
+                    transforms=resume_transforms(self.resume),  # a resumed run keeps its windows
                 )
-            trainer = Trainer(cfg, self.dataset, resume=self.resume, split=self.split)
+            trainer = Trainer(
+                cfg, self.dataset, resume=self.resume, split=self.split,
+                owner="napari Train widget",
+            )
             with self._lock:
                 self.trainer = trainer
                 if self._stop:

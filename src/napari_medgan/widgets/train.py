@@ -20,8 +20,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_medgan.engine import ConfigError, DataError, TrainReport
+from napari_medgan.engine import CheckpointError, ConfigError, DataError, TrainReport
 from napari_medgan.engine.checkpoint import LATEST
+from napari_medgan.engine.resume import check_config, check_steps, read_run
+from napari_medgan.engine.runlock import check_free
 
 from ._worker import JobFailed, JobReady, TrainJob, start_job
 from .cohort_input import CohortInput
@@ -162,6 +164,11 @@ class TrainWidget(QWidget):
     def _launch(self, volumes, dataset=None, split=None) -> bool:
         out = Path(self.settings.config.out_dir).expanduser()
         resume = out if (out / LATEST).exists() else None
+        try:
+            _check_resume(out, resume, self.settings.config)
+        except CheckpointError as exc:
+            show_error(f"Cannot start training: {exc}")
+            return False
         if resume is None:
             self.plot.clear()
         self.job = TrainJob(
@@ -286,8 +293,20 @@ class TrainWidget(QWidget):
     def _update_resume_note(self, *_args) -> None:
         out = Path(self.settings.config.out_dir).expanduser()
         if (out / LATEST).exists():
-            name = (out / LATEST).read_text().strip()
-            self.resume_note.setText(f"↻ {out.name} holds a run ({name}): Start resumes it.")
+            try:  # a run is continued with its own settings: show them in the form
+                saved = read_run(out)
+            except CheckpointError as exc:
+                self.resume_note.setText(f"⚠ {out.name}: {exc}")
+                return
+            keep = ("device", "out_dir")  # where it runs is the user's choice
+            adopt = {k: v for k, v in vars(saved.config).items() if k not in keep}
+            if any(getattr(self.settings.config, k) != v for k, v in adopt.items()):
+                self.settings.apply(**adopt)
+            more = "" if saved.step < saved.config.steps else " (raise steps to continue)"
+            self.resume_note.setText(
+                f"↻ {out.name} holds a run at step {saved.step}: Start resumes it with its "
+                f"settings{more}."
+            )
         else:
             self.resume_note.setText(f"New run in {out}")
 
@@ -304,6 +323,15 @@ class TrainWidget(QWidget):
         self._shutdown()
         self.plot.stop_timer()
         super().closeEvent(event)
+
+
+def _check_resume(out: Path, resume: Path | None, config) -> None:
+    """Refuse a busy run folder, and a resume whose settings differ from its checkpoint's."""
+    check_free(out)
+    if resume is not None:
+        saved = read_run(resume)
+        check_config(saved.config, config)
+        check_steps(saved.step, config)
 
 
 def _stop_all(jobs: list[TrainJob], timeout_s: float = 10.0) -> None:
