@@ -34,7 +34,9 @@ from typing import Any
 
 from .checkpoint import CheckpointError
 from .config import ConfigError, TrainConfig
-from .data import DataError, Volume, build_dataset
+from .data import DataError, SliceDataset, Volume, build_dataset
+from .holdout import HoldoutSplit
+from .resume import resume_transforms
 from .sampling import SamplingError
 from .trainer import Trainer, TrainingError
 
@@ -351,18 +353,28 @@ def train_target(
     volumes: list[Volume],
     resume: str | Path | None = None,
     threads: int | None = None,
+    dataset: SliceDataset | None = None,
+    split: HoldoutSplit | None = None,
+    owner: str | None = None,
 ) -> Cancelled | Done:
-    """Build the dataset, train and emit every report; the trainer saves on stop.
+    """Build the dataset (unless ``dataset`` is prepared already, e.g. a cohort), train and
+    emit every report; the trainer (which takes the run-folder lock here, in the child that
+    writes the checkpoints) saves on stop.
 
-    ``threads`` sets torch's CPU threads in the child (default: torch's own choice).
+    ``threads`` sets torch's CPU threads in the child (default: torch's own choice);
+    ``split`` is a held-out split to use instead of the trainer's own.
     """
     _set_threads(threads)
     cfg = config.validate()
-    dataset = build_dataset(volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
+    if dataset is None:
+        dataset = build_dataset(
+            volumes, cfg.size, cfg.slice_axis, cfg.min_foreground,
+            transforms=resume_transforms(resume),  # a resumed run keeps its windows
+        )  # fmt: skip
     del volumes
     if ctl.stop_requested():
         return Cancelled("preparing slices")
-    trainer = Trainer(cfg, dataset, resume=resume)
+    trainer = Trainer(cfg, dataset, resume=resume, split=split, owner=owner)
     follow = ctl.follow(trainer)
     try:
         geom = next(iter(dataset.geometry.values()))

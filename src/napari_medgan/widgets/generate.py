@@ -28,6 +28,7 @@ from napari_medgan.io import napari_hooks as hooks
 
 from ._path_field import CheckpointInput, PathField
 from ._worker import sample_job, start_thread, swap_job
+from .export_dataset import open_export_dialog
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
 
@@ -71,6 +72,8 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.progress.hide()
         self.save_target = QComboBox()
         self.save_btn = QPushButton("Save…")
+        self.export_btn = QPushButton("Export dataset…")
+        self.export_btn.setToolTip("one file per sample plus manifest.csv, in the background")
         self._build_layout()
 
         self.checkpoint.submitted.connect(self.load_in_background)
@@ -79,6 +82,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.generate_btn.clicked.connect(self.generate)
         self.swap_btn.clicked.connect(self.condition_swap)
         self.save_btn.clicked.connect(self._save_dialog)
+        self.export_btn.clicked.connect(lambda: open_export_dialog(self))
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed):
             ev.connect(self._refresh_layers)
@@ -114,6 +118,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         save.addWidget(self.save_btn)
         layout.addWidget(QLabel("<b>Save a generated layer</b>"))
         layout.addLayout(save)
+        layout.addWidget(self.export_btn)
         layout.addStretch(1)
 
     # ------------------------------------------------------------------ model
@@ -300,6 +305,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         ok = self.sampler is not None and self.worker is None
         self.cancel_btn.setEnabled(self.worker is not None)
         self.generate_btn.setEnabled(ok)
+        self.export_btn.setEnabled(ok)
         self.swap_btn.setEnabled(ok and self.sampler.conditional)
         self.condition.setEnabled(ok and self.sampler.conditional)
         self.save_btn.setEnabled(self.save_target.count() > 0)
