@@ -108,7 +108,7 @@ def test_whole_scans_held_out_when_a_condition_has_several(tmp_path):
         assert len(c["groups"]) == 1 and c["train"] > 0
     # one seeded order for all conditions: the same patient is held out everywhere
     assert len({tuple(c["groups"]) for c in split.conditions.values()}) == 1
-    assert "3 scan(s)" not in split.summary() and "groups" in split.summary()
+    assert "T1: 1 of 4 scans" in split.summary() and "(groups;" in split.summary()
 
 
 def test_trainer_only_puts_training_slices_on_the_device(tmp_path, dataset):

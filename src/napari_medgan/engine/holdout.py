@@ -117,9 +117,16 @@ class HoldoutSplit:
         parts = []
         for name, c in self.conditions.items():
             if c["mode"] == "groups":
-                parts.append(f"{name}: {len(c['groups'])} scan(s) ({c['heldout']} slices)")
+                parts.append(
+                    f"{name}: {len(c['groups'])} of {c.get('n_groups', '?')} scans "
+                    f"({c['heldout']} slices)"
+                )
             elif c["mode"] == "slabs":
-                parts.append(f"{name}: {c['heldout']} slices in slabs")
+                gaps = sorted({int(slab["gap"]) for slab in c["slabs"].values()})
+                parts.append(
+                    f"{name}: {c['heldout']} slices in {len(c['slabs'])} slab(s), "
+                    f"gap {'/'.join(map(str, gaps))}"
+                )
             else:
                 parts.append(f"{name}: none ({c['reason']})")
         text = (
@@ -127,7 +134,7 @@ class HoldoutSplit:
             f"slices ({self.mode}; " + "; ".join(parts) + ")"
         )
         if self.n_dropped:
-            text += f"; {self.n_dropped} slices beside the slabs (gap) are used by neither"
+            text += f"; {self.n_dropped} slices beside the slabs (gap) are not trained on"
         return text
 
     # ------------------------------------------------------------------ (de)serialisation
@@ -292,7 +299,7 @@ def _pick_groups(
     target = fraction * len(in_cls)
     cum = np.cumsum([sizes[g] for g in groups])[:-1]  # at least one group stays in training
     k = int(np.argmin(np.abs(cum - target))) + 1
-    return {"mode": "groups", "groups": groups[:k]}
+    return {"mode": "groups", "groups": groups[:k], "n_groups": len(groups)}
 
 
 def _pick_slabs(
