@@ -181,17 +181,17 @@ class HoldoutSplit:
         heldout, dropped = np.zeros(n, bool), np.zeros(n, bool)
         labels = ds.labels.numpy()
         sidx = ds.slice_index.numpy()
+        groups, sources = np.asarray(ds.groups, dtype=object), np.asarray(ds.sources, dtype=object)
         for ci, name in enumerate(ds.class_names):
             entry = self.conditions.get(name)
             if not entry or entry["mode"] == "none":
                 continue
             in_cls = labels == ci
             if entry["mode"] == "groups":
-                chosen = set(entry["groups"])
-                heldout |= in_cls & np.array([g in chosen for g in ds.groups], bool)
+                heldout |= in_cls & np.isin(groups, list(entry["groups"]))
                 continue
             for source, slab in entry["slabs"].items():
-                mine = in_cls & np.array([s == source for s in ds.sources], bool)
+                mine = in_cls & (sources == source)
                 lo, hi, g = int(slab["first"]), int(slab["last"]), int(slab["gap"])
                 slab_mask = mine & (sidx >= lo) & (sidx <= hi)
                 heldout |= slab_mask
@@ -313,8 +313,9 @@ def _pick_slabs(
     """One slab per source at relative position ``u``, the gap narrowed only if it must be."""
     slabs: dict[str, dict[str, int]] = {}
     small = []
-    for source in dict.fromkeys(ds.sources[i] for i in in_cls):
-        pos = np.unique(sidx[[i for i in in_cls if ds.sources[i] == source]])
+    cls_sources = np.asarray(ds.sources, dtype=object)[in_cls]
+    for source in dict.fromkeys(cls_sources.tolist()):
+        pos = np.unique(sidx[in_cls[cls_sources == source]])
         n = len(pos)
         if n < MIN_SLICES:
             small.append(f"{source} has {n} slice{'s' if n != 1 else ''}")
