@@ -167,6 +167,24 @@ class HoldoutSplit:
             raise HoldoutError(f"unknown held-out split mode {split.mode!r}")
         return split
 
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> HoldoutSplit:
+        """The split a checkpoint's ``meta`` records.
+
+        Checkpoints written before held-out splits existed trained on every slice: they give
+        a split with ``mode == "none"`` that holds nothing out, and says why.
+        """
+        record = meta.get("split")
+        if record is None:
+            return cls(
+                mode="none",
+                fraction=0.0,
+                seed=0,
+                gap=0,
+                reason="the checkpoint was trained without a held-out split",
+            )
+        return cls.from_dict(record)
+
     # ------------------------------------------------------------------ use
     def masks(self, ds: SliceDataset) -> tuple[np.ndarray, np.ndarray]:
         """Boolean ``(train, heldout)`` masks over ``ds``'s slices (gap slices in neither).

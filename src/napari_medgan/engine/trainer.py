@@ -403,13 +403,8 @@ def _split_from_checkpoint(
     ckpt: Checkpoint, dataset: SliceDataset
 ) -> tuple[SliceDataset, SliceDataset | None, HoldoutSplit]:
     """Re-apply the held-out split a checkpoint was trained with to the rebuilt ``dataset``."""
-    record = ckpt.meta.get("split")
-    if record is None:  # trained before held-out splits existed: it saw every slice
-        train, heldout, split = split_dataset(dataset, 0.0, 0)
-        split.reason = "the checkpoint was trained without a held-out split"
-        return train, heldout, split
     try:
-        split = HoldoutSplit.from_dict(record)
+        split = HoldoutSplit.from_meta(ckpt.meta)  # mode "none" for checkpoints made before
         train, heldout = split.apply(dataset)
     except HoldoutError as exc:
         raise CheckpointError(
