@@ -288,7 +288,9 @@ class Trainer:
             self._last_score = self.scorer.score(self.G_ema, self.device)
             self._scored_step = self.step
         report.heldout_score, report.heldout_baseline = self._last_score, self.scorer.baseline
-        best = self.best_score is None or self._last_score < self.best_score
+        best = math.isfinite(self._last_score) and (
+            self.best_score is None or self._last_score < self.best_score
+        )
         if best:
             self.best_score, self.best_step = self._last_score, self.step
         report.best_step = self.best_step
