@@ -4,6 +4,11 @@ Every step yields a :class:`TrainReport`; preview images are attached only every
 ``preview_every`` steps so a GUI thread is never flooded. :meth:`Trainer.stop` and
 :meth:`Trainer.pause` are safe to call from any thread. A checkpoint is written every
 ``checkpoint_every`` steps, at the end, and when the run is stopped.
+
+Before training, ``config.holdout`` of the slices are held out (``engine.holdout``); only the
+rest ever reach the device. Every ``score_every`` steps, and at the end, the EMA generator is
+scored on the held-out slices (``engine.heldout_score``); a new best score writes a checkpoint
+and points the run's ``best`` file at it.
 """
 
 from __future__ import annotations
