@@ -17,6 +17,7 @@ from napari_medgan.engine import (
 )
 from napari_medgan.engine.checkpoint import load_checkpoint
 from napari_medgan.engine.holdout import DEFAULT_GAP, MIN_SLICES
+from napari_medgan.engine.trainer import _split_from_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +130,20 @@ def test_resume_reapplies_the_recorded_split(tmp_path, dataset):
     first = Trainer(tiny_config(tmp_path, steps=2, preview_every=0, holdout=0.2), dataset)
     for _ in first.run():
         pass
-    # other seed and fraction in the settings: the checkpoint's split still wins
-    cfg = tiny_config(tmp_path, steps=4, preview_every=0, holdout=0.4, seed=11)
+    held, train_images = _keys(first.heldout_set), first.train_set.images
+    first.close()
+    cfg = tiny_config(tmp_path, steps=4, preview_every=0, holdout=0.2)
     second = Trainer(cfg, build_dataset(mni_volumes(), size=32), resume=tmp_path)
     assert second.split.to_dict() == first.split.to_dict()
-    assert _keys(second.heldout_set) == _keys(first.heldout_set)
+    assert _keys(second.heldout_set) == held
+    assert torch.equal(second.images, train_images)
+    second.close()
+    with pytest.raises(CheckpointError, match=r"holdout is 0\.2 in the checkpoint, 0\.4"):
+        Trainer(cfg.replace(holdout=0.4), dataset, resume=tmp_path)
+    # the split is also checked against the rebuilt data, beside the run's own input check
     other = build_dataset(mni_volumes(), size=32, min_foreground=0.3)
     with pytest.raises(CheckpointError, match=r"cannot resume.*held-out split was made on other"):
-        Trainer(cfg, other, resume=tmp_path)
+        _split_from_checkpoint(load_checkpoint(tmp_path), other)
 
 
 def test_holdout_zero_trains_on_everything(tmp_path, dataset):
