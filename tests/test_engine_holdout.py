@@ -194,3 +194,19 @@ def test_resume_from_a_checkpoint_without_split_trains_on_everything(tmp_path, d
     resumed = Trainer(tiny_config(tmp_path, steps=4, preview_every=0), dataset, resume=tmp_path)
     assert resumed.split.mode == "none" and "without a held-out split" in resumed.split.reason
     assert resumed.heldout_set is None and len(resumed.images) == len(dataset)
+
+
+def test_summary_of_a_split_given_by_a_table():
+    """Splits built elsewhere (a cohort table) lack n_groups and reasons: still one clear line."""
+    counts = {"slabs": {}, "dropped": 0}
+    split = HoldoutSplit(
+        mode="groups", fraction=0.2, seed=0, gap=0,
+        conditions={
+            "A": {"mode": "groups", "groups": ["p1"], "train": 5, "heldout": 2, **counts},
+            "B": {"mode": "none", "groups": [], "train": 3, "heldout": 0, **counts},
+        },
+    )  # fmt: skip
+    text = split.summary()
+    assert "held out 2 of 10 slices" in text and "A: 1 scan(s) (2 slices)" in text
+    assert "B: none (nothing held out)" in text
+    assert split.has_heldout("A") and not split.has_heldout("B")
