@@ -1,12 +1,14 @@
 """Disguised-copy detection: a shift-tolerant image distance and a calibrated near-copy gate.
 
 Copy distance
-    Both images are blurred (gaussian, σ = 1 px: removes pixel noise and sub-pixel resampling
-    differences), their mean is removed (brightness-invariant), and the RMS difference is
+    Both images are blurred (gaussian, σ = 1 px: damps pixel noise and resampling differences)
+    and their mean is removed (brightness-invariant); the distance is the norm of the
+    difference *relative to the norm of the training slice* (so a 5 % contrast change is 0.05
+    and a flat, low-contrast image is far from everything, not close to near-empty slices),
     minimised over integer shifts of up to ``MAX_SHIFT`` px of the query (the background, -1,
     fills what is shifted in). A verbatim copy, a copy shifted by 1–2 px, or one with a global
-    brightness change is at distance ~0; small rotations, contrast changes and noise keep it
-    well below the distance of an unseen real slice to the training set.
+    brightness change is at ~0; small rotations, contrast changes and noise keep it below
+    the distance of unseen real slices to the training set.
 
 Near-copy gate
     The threshold is the ``alpha`` quantile of the copy distances of *held-out real slices* to
@@ -34,7 +36,7 @@ MIN_COPIED = 0.05  # ... and the estimated copied fraction must be at least this
 
 
 def _gauss(sigma: float) -> torch.Tensor:
-    r = max(1, int(round(3 * sigma)))
+    r = max(1, round(3 * sigma))
     g = torch.exp(-(torch.arange(-r, r + 1, dtype=torch.float32) ** 2) / (2 * sigma * sigma))
     return g / g.sum()
 
@@ -79,7 +81,8 @@ def copy_distances(
     Returns
     -------
     indices, distances : numpy.ndarray
-        ``(N, k)`` each, nearest first; distances are RMS per pixel in the model range.
+        ``(N, k)`` each, nearest first; distances are relative (``‖x − y‖ / ‖y‖`` after
+        blurring and mean removal; 0 for a copy, about 1 for an unrelated flat image).
     """
     q = np.asarray(queries, dtype=np.float32)
     r = prepare(references, sigma)
@@ -89,20 +92,20 @@ def copy_distances(
     if k < 1:
         raise ValueError("not enough reference images")
     r2 = (r**2).sum(1)
-    n_pix = r.shape[1]
+    r2_safe = r2.clamp_min(1e-12)[None]
     idx_out, dist_out = [], []
     for s in range(0, len(q), chunk):
         best = None
         for shifted in _shifted(q[s : s + chunk], max_shift):
             f = prepare(shifted, sigma)
-            d2 = (f**2).sum(1, keepdim=True) + r2[None] - 2 * f @ r.T
+            d2 = ((f**2).sum(1, keepdim=True) + r2[None] - 2 * f @ r.T) / r2_safe
             best = d2 if best is None else torch.minimum(best, d2)
         if exclude_self:
             rows = torch.arange(best.shape[0])
             best[rows, rows + s] = float("inf")
         d, i = torch.topk(best.clamp_min(0), k, dim=1, largest=False)
         idx_out.append(i)
-        dist_out.append((d / n_pix).sqrt())
+        dist_out.append(d.sqrt())
     return torch.cat(idx_out).numpy(), torch.cat(dist_out).float().numpy()
 
 

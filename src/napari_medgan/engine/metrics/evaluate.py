@@ -41,8 +41,8 @@ DIRECTION = {
     "nn_distance": "closer", "nn_distance_feature": "closer", "authpct": "closer",
     "near_copy_fraction": "lower", "ct": "closer",
 }
-NO_RATIO = {"ct"}
-DRAWS = 5  # random count-matched subsets averaged for SWD, KID and FD  # an effect size around 0: a ratio would mean nothing
+NO_RATIO = {"ct"}  # an effect size around 0: a ratio would mean nothing
+DRAWS = 5  # random count-matched subsets averaged for SWD, KID and FD
 
 
 def _gap(ref: Reference, images: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, Any]:
@@ -134,7 +134,7 @@ def _memorization(ref: Reference, images: np.ndarray) -> tuple[dict[str, Any], d
             f"{ref.gate.alpha:.0%}; estimated copied fraction {gate['copied_fraction']:.0%}, "
             f"p = {gate['p_value']:.1e})"
         )
-    if ct.copying:
+    if ct.copying and ref.ct_in_verdict:
         reasons.append(
             f"C_T = {ct.value:.2f} (permutation p = {ct.p_value:.3f}): images are closer to the "
             "training set than held-out real slices are"
@@ -147,6 +147,7 @@ def _memorization(ref: Reference, images: np.ndarray) -> tuple[dict[str, Any], d
         "near_copies": gate["near_copies"],
         "near_copy_p_value": gate["p_value"],
         "ct_p_value": ct.p_value,
+        "ct_in_verdict": ref.ct_in_verdict,
         "nearest": {"index": [int(i) for i in idx], "distance": [float(d) for d in dist],
                     "source": [ref.train_groups[int(i)] for i in idx]},
     }

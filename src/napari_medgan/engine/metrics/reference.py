@@ -92,6 +92,7 @@ class Reference:
     baselines: dict[tuple, dict[str, Any]] = field(repr=False, default_factory=dict)
     memo_baseline: dict[str, Any] = field(default_factory=dict)
     copy_refs: np.ndarray = field(repr=False, default=None)
+    ct_in_verdict: bool = True
 
     @property
     def conditional(self) -> bool:
@@ -207,6 +208,15 @@ def prepare_reference(
     ref.pca = mem.pca_fit(t, 32)
     ref.ct = mem.CTTest(mem.pca_apply(t, *ref.pca), mem.pca_apply(heldout, *ref.pca),
                         ref.h_dist, seed=seed)
+    # Held-out slabs of the training volumes sit a gap away from every training slice, farther
+    # than an honest new sample of those volumes would: C_T is then reported but not a verdict.
+    ref.ct_in_verdict = given and not set(h_groups) & set(t_groups)
+    if given and not ref.ct_in_verdict:
+        ref.warnings.append(
+            "held-out slices come from the training volumes (slabs): C_T is shown but not used "
+            "for the verdict (held-out slabs lie a gap away from training slices, so honest "
+            "samples are closer to the training set than they are)"
+        )
     ref.memo_baseline = _memorization_baseline(ref)
     return ref
 

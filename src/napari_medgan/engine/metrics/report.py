@@ -60,7 +60,7 @@ def metrics_table(data: dict[str, Any]) -> str:
         for row in controls.values():
             c = row["metrics"].get(key)
             cells.append("–" if c is None else f"{fmt(c['value'])} ({_ratio(c.get('ratio'))})")
-        rows.append("| " + " | ".join(cells + [better]) + " |")
+        rows.append("| " + " | ".join([*cells, better]) + " |")
     return "\n".join(rows)
 
 

@@ -70,7 +70,27 @@ def run_split(sampler) -> dict | None:
     except (OSError, ValueError):
         return None
     split = meta.get("split")
-    return split if split and split.get("fraction", 1) else None
+    if not split:
+        return None
+    from ..holdout import HoldoutSplit
+
+    return split if HoldoutSplit.from_dict(split).has_heldout() else None
+
+
+def which_checkpoint(sampler) -> str:
+    """``"best"`` when the run's ``best`` pointer names the sampler's checkpoint, ``"latest"``
+    when ``latest`` does, else ``"given"`` (a checkpoint folder chosen by hand)."""
+    from ..checkpoint import BEST, LATEST
+
+    path = getattr(sampler, "path", None)
+    if path is None:
+        return "given"
+    run = Path(path).parent.parent
+    for name in (BEST, LATEST):
+        pointer = run / name
+        if pointer.is_file() and pointer.read_text().strip() == Path(path).name:
+            return name
+    return "given"
 
 
 def split_real(sampler, ds: SliceDataset, split: dict | None):
@@ -177,7 +197,8 @@ def evaluate_sampler(
         Images to score instead of sampling (e.g. another tool's output), one volume per
         condition, read like real inputs (see :func:`sample_images`).
     """
-    ds, labels = dataset_for(sampler, real_volumes)
+    given = None if samples is None else sample_images(sampler, samples)  # bad files fail first
+    ds, _ = dataset_for(sampler, real_volumes)
     split = run_split(sampler)
     train_ds, held_ds = split_real(sampler, ds, split)
     t_lab = labels_in(sampler, train_ds)
@@ -200,8 +221,8 @@ def evaluate_sampler(
     if progress is not None:
         progress("sampling the generator" if samples is None else "reading the samples", 0.01)
     swapped = None
-    if samples is not None:
-        gen, glab = sample_images(sampler, samples)
+    if given is not None:
+        gen, glab = given
         if not np.isin(glab, present).all():
             raise DataError("the samples hold conditions without training slices")
         per = np.array([(glab == c).sum() for c in present])
@@ -227,6 +248,7 @@ def evaluate_sampler(
     )
     result.data["checkpoint"] = {
         "path": None if getattr(sampler, "path", None) is None else str(sampler.path),
+        "which": which_checkpoint(sampler),
         "step": int(getattr(sampler, "step", 0)),
         "class_names": class_names,
         "size": int(sampler.size),
