@@ -136,7 +136,9 @@ def extractor_line(data: dict[str, Any]) -> str:
     if not data.get("protocol", {}).get("heldout_given", True):
         line = f"KID/FD features: {name}; NO held-out split (reference = training data)"
     ck = data.get("checkpoint")
-    head = f"{data['n_generated']} generated vs {data['n_real']} real slices"
+    proto = data.get("protocol", {})
+    head = (f"{data['n_generated']} scored vs {proto.get('n_heldout', '?')} held-out real "
+            f"slices ({proto.get('n_train', '?')} training)")
     if ck:
         head += f" · step {ck['step']}"
     return f"{head} · {data['seconds']} s\n{line}"

@@ -116,13 +116,24 @@ class CopyGate:
     threshold: float
     alpha: float
     n_calibration: int
+    capped: bool = False
 
     @classmethod
-    def calibrate(cls, heldout_distances: np.ndarray, alpha: float = ALPHA) -> CopyGate:
+    def calibrate(cls, heldout_distances: np.ndarray, alpha: float = ALPHA,
+                  cap: float | None = None) -> CopyGate:
+        """``alpha`` quantile of held-out-to-training distances, at most ``cap`` if given.
+
+        The cap is for held-out slabs of the training volumes: they sit a gap away from every
+        training slice, farther than an honest new slice of those volumes, so their quantile
+        would call honest samples copies. The median distance between neighbouring training
+        slices bounds "new" there: closer than that is treated as a copy.
+        """
         d = np.asarray(heldout_distances, dtype=np.float64)
         if d.size < 2:
             raise ValueError("the near-copy gate needs at least 2 held-out slices")
-        return cls(float(np.quantile(d, alpha)), float(alpha), int(d.size))
+        thr = float(np.quantile(d, alpha))
+        capped = cap is not None and cap < thr
+        return cls(float(cap) if capped else thr, float(alpha), int(d.size), bool(capped))
 
     def test(self, distances: np.ndarray, n_boot: int = 200, seed: int = 0) -> dict:
         """Near-copy fraction, its excess over ``alpha`` and the flag, for copy distances."""

@@ -341,8 +341,11 @@ def score(
         "controls": rows,
         "memorization": {**verdict, "copy_threshold": ref.gate.threshold,
                          "threshold_quantile": ref.gate.alpha,
+                         "threshold_capped": ref.gate.capped,
                          "calibration": f"{ref.gate.alpha:.0%} quantile of the copy distances "
-                         f"of {ref.gate.n_calibration} held-out slices to the training set"},
+                         f"of {ref.gate.n_calibration} held-out slices to the training set"
+                         + (", capped at the median distance between neighbouring training "
+                            "slices (slab split)" if ref.gate.capped else "")},
         "warnings": list(ref.warnings),
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -214,9 +214,11 @@ def prepare_reference(
     if given and not ref.ct_in_verdict:
         ref.warnings.append(
             "held-out slices come from the training volumes (slabs): C_T is shown but not used "
-            "for the verdict (held-out slabs lie a gap away from training slices, so honest "
-            "samples are closer to the training set than they are)"
+            "for the verdict, and the near-copy threshold is capped at the median distance "
+            "between neighbouring training slices (held-out slabs lie a gap away from training "
+            "slices, so honest samples are closer to the training set than they are)"
         )
+        ref.gate = copies.CopyGate.calibrate(ref.h_dist, cap=float(np.median(ref.t_loo)))
     ref.memo_baseline = _memorization_baseline(ref)
     return ref
 
