@@ -43,7 +43,9 @@ def test_train_prints_split_and_keeps_best(scan, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", scan, "--out", str(out), *TINY, "--score-every", "1"]) == 0
     captured = capsys.readouterr()
-    split_lines = [line for line in captured.err.splitlines() if line.startswith("held-out: ")]
+    split_lines = [
+        line for line in captured.err.splitlines() if line.startswith("split: held out ")
+    ]
     assert len(split_lines) == 1 and "slabs" in split_lines[0], captured.err
     assert "best held-out score at step" in captured.out
     assert (out / BEST).exists()

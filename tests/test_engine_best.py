@@ -23,12 +23,12 @@ def _scripted(monkeypatch, values):
 
 
 def test_best_checkpoint_is_kept_and_preferred_for_sampling(tmp_path, dataset, monkeypatch):
-    _scripted(monkeypatch, [3.0, 1.0, 2.0, 4.0])
+    _scripted(monkeypatch, [float("nan"), 1.0, 2.0, 4.0])  # a NaN score is never the best
     cfg = tiny_config(tmp_path, steps=8, score_every=2, keep_checkpoints=1, preview_every=0)
     reports = list(Trainer(cfg, dataset).run())
     scored = [r for r in reports if r.heldout_score is not None]
     assert [r.step for r in scored] == [2, 4, 6, 8, 8] and reports[-1].status == "finished"
-    assert [r.best_step for r in reports[-4:]] == [4, 4, 4, 4]
+    assert scored[0].best_step is None and [r.best_step for r in reports[-4:]] == [4, 4, 4, 4]
     assert all(math.isfinite(r.heldout_baseline) for r in scored)
     assert (tmp_path / BEST).read_text().strip() == "step_0000004"
     # best (step 4) survives pruning with keep_checkpoints=1; latest is step 8

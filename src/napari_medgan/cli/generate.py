@@ -87,16 +87,15 @@ def run(args: argparse.Namespace) -> int:
 def synthetic_image(sampler: Sampler, name: str, stack, metadata: dict | None = None):
     """A native-unit stack ``(n, h, w)`` as an ImageData in the frame of the condition's source.
 
-    The stack axis goes back to the source's slice axis with its slice spacing and origin, so the
+    Placed by the rule shared with the Generate widget (``napari_medgan.io.placement``): the
+    stack axis goes back to the source's slice axis with its slice spacing and origin, so the
     file lines up with the real scan it was trained on.
     """
-    from napari_medgan.io import ImageData
+    from napari_medgan.io.placement import place_stack, placed_image
 
-    data, spacing, origin = sampler.geometry[name].stack_geometry(stack)
+    data, placement = place_stack(sampler.geometry[name], stack)
     meta = {"source": "napari-medgan", "synthetic": True, "condition": name, **(metadata or {})}
-    return ImageData(
-        data=data, spacing=spacing, origin=origin, name=f"synthetic {name}", metadata=meta
-    )
+    return placed_image(data, placement, f"synthetic {name}", metadata=meta)
 
 
 def _safe(name: str) -> str:

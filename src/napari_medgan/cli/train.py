@@ -129,7 +129,7 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
 def print_split(trainer: Trainer) -> None:
     """One stderr line on the held-out split; a plain warning when nothing is held out."""
     split = trainer.split
-    prefix = "held-out: " if split.has_heldout() else "warning: "
+    prefix = "split: " if split.has_heldout() else "warning: "
     print(prefix + split.summary(), file=sys.stderr)
 
 

@@ -4,6 +4,11 @@ Every step yields a :class:`TrainReport`; preview images are attached only every
 ``preview_every`` steps so a GUI thread is never flooded. :meth:`Trainer.stop` and
 :meth:`Trainer.pause` are safe to call from any thread. A checkpoint is written every
 ``checkpoint_every`` steps, at the end, and when the run is stopped.
+
+Before training, ``config.holdout`` of the slices are held out (``engine.holdout``); only the
+rest ever reach the device. Every ``score_every`` steps, and at the end, the EMA generator is
+scored on the held-out slices (``engine.heldout_score``); a new best score writes a checkpoint
+and points the run's ``best`` file at it.
 """
 
 from __future__ import annotations
@@ -288,7 +293,9 @@ class Trainer:
             self._last_score = self.scorer.score(self.G_ema, self.device)
             self._scored_step = self.step
         report.heldout_score, report.heldout_baseline = self._last_score, self.scorer.baseline
-        best = self.best_score is None or self._last_score < self.best_score
+        best = math.isfinite(self._last_score) and (
+            self.best_score is None or self._last_score < self.best_score
+        )
         if best:
             self.best_score, self.best_step = self._last_score, self.step
         report.best_step = self.best_step
@@ -403,13 +410,8 @@ def _split_from_checkpoint(
     ckpt: Checkpoint, dataset: SliceDataset
 ) -> tuple[SliceDataset, SliceDataset | None, HoldoutSplit]:
     """Re-apply the held-out split a checkpoint was trained with to the rebuilt ``dataset``."""
-    record = ckpt.meta.get("split")
-    if record is None:  # trained before held-out splits existed: it saw every slice
-        train, heldout, split = split_dataset(dataset, 0.0, 0)
-        split.reason = "the checkpoint was trained without a held-out split"
-        return train, heldout, split
     try:
-        split = HoldoutSplit.from_dict(record)
+        split = HoldoutSplit.from_meta(ckpt.meta)  # mode "none" for checkpoints made before
         train, heldout = split.apply(dataset)
     except HoldoutError as exc:
         raise CheckpointError(

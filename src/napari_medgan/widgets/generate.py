@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import numpy as np
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
@@ -19,8 +21,8 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
-from napari_medgan.io import WriteError, write_nifti, write_synthetic_dicom
-from napari_medgan.io.types import image_from_layer
+from napari_medgan.io import WriteError
+from napari_medgan.io import napari_hooks as hooks
 
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
@@ -171,29 +173,32 @@ class GenerateWidget(QWidget):
         return layer
 
     def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
-        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``)."""
+        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``).
+
+        The same writers as File ▸ Save: geometry from scale, translate and affine; the DICOM
+        writer refuses layers not generated here, changed since, or from a flagged checkpoint.
+        """
         self._warn_if_flagged(layer.metadata.get("model"))
-        image = image_from_layer(
-            layer.data,
-            {
-                "name": layer.name,
-                "scale": tuple(layer.scale),
-                "translate": tuple(layer.translate),
-                "metadata": {k: v for k, v in layer.metadata.items() if isinstance(v, (str, int))},
-            },
-        )
-        image.modality = str(layer.metadata.get("modality", "OT"))
+        attributes = {
+            "name": layer.name,
+            "scale": tuple(layer.scale),
+            "translate": tuple(layer.translate),
+            "affine": layer.affine.affine_matrix,
+            "metadata": dict(layer.metadata),
+        }
         try:
-            if image.data.ndim > 3:
+            if np.ndim(layer.data) > 3:
                 raise WriteError(
                     f"{layer.name}: a condition-swap stack is 4D; save one condition at a time"
                 )
             if dicom:
-                written = write_synthetic_dicom(path, image, description=layer.name)
-                out = Path(path)
+                written = hooks.write_dicom(str(path), layer.data, attributes)
+                out = Path(written[0]).parent
                 show_info(f"Saved {len(written)} DICOM slices in {out}")
             else:
-                out = write_nifti(path, image)
+                with warnings.catch_warnings():  # the flag was shown above, once
+                    warnings.simplefilter("ignore", UserWarning)
+                    out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
                 show_info(f"Saved {out}")
         except (WriteError, OSError) as exc:
             show_error(f"Cannot save {layer.name}: {exc}")
