@@ -266,14 +266,15 @@ class EvaluationResult:
 
 
 def _control_rows(ref: Reference, labels: np.ndarray, untrained: np.ndarray | None) -> dict:
-    """Verbatim training copies (same condition counts) and, if given, the untrained generator."""
+    """Verbatim training copies (same condition counts, at most every training slice once) and,
+    if given, the untrained generator."""
     rng = np.random.default_rng(ref.seed + 3)
     pick = []
     for c in np.unique(labels):
         pool = np.flatnonzero(ref.train_labels == c)
-        want = int((labels == c).sum())
-        if pool.size:
-            pick.append(rng.choice(pool, size=want, replace=want > pool.size))
+        want = min(int((labels == c).sum()), pool.size)  # no duplicates: distinct slices
+        if want:
+            pick.append(rng.choice(pool, size=want, replace=False))
     rows = {}
     sets = {"verbatim": (ref.train[np.concatenate(pick)], ref.train_labels[np.concatenate(pick)])}
     if untrained is not None:
