@@ -276,6 +276,7 @@ def build_dataset(
     size: int,
     slice_axis: int = 0,
     min_foreground: float = 0.05,
+    transforms: dict[str, IntensityTransform] | None = None,
 ) -> SliceDataset:
     """Slice, normalise and resize volumes into a training set.
 
@@ -289,6 +290,9 @@ def build_dataset(
         Axis of 3D volumes to slice along.
     min_foreground : float
         Minimum fraction of pixels above 5% of the window for a slice to be kept.
+    transforms : dict of str to IntensityTransform, optional
+        Intensity maps to use instead of fitting them (a resumed run keeps its checkpoint's);
+        every condition of the volumes must have one.
 
     Raises
     ------
@@ -297,6 +301,7 @@ def build_dataset(
     """
     if not volumes:
         raise DataError("no images given")
+    given_transforms = transforms
     named = [v.condition is not None for v in volumes]
     if any(named) and not all(named):
         missing = [v.name for v in volumes if v.condition is None]
@@ -322,7 +327,7 @@ def build_dataset(
     geometry: dict[str, SliceGeometry] = {}
     for label, name in enumerate(class_names):
         vols = by_class[name]
-        transform = IntensityTransform.fit(vols)
+        transform = _transform_for(name, vols, given_transforms)
         transforms[name] = transform
         for v in vols:
             slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
@@ -370,6 +375,18 @@ def _unique_name(name: str, used: set[str]) -> str:
         out = f"{name} ({k})"
     used.add(out)
     return out
+
+
+def _transform_for(
+    name: str, vols: list[Volume], given: dict[str, IntensityTransform] | None
+) -> IntensityTransform:
+    if given is None:
+        return IntensityTransform.fit(vols)
+    if name not in given:
+        raise DataError(
+            f"condition {name!r} is not in the checkpoint (it has {', '.join(given) or 'none'})"
+        )
+    return given[name]
 
 
 def _finite(a: np.ndarray) -> np.ndarray:

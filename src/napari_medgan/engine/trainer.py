@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import threading
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import resume as resume_check
 from .augment import augment
 from .checkpoint import (
     Checkpoint,
@@ -40,8 +42,12 @@ from .heldout_score import HeldoutScorer
 from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .losses import d_loss, g_loss, r1_penalty
 from .models import build_models
+from .runlock import RunLock
 
 ARCH_KEYS = ("size", "z_dim", "base_channels", "max_channels")
+# torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+log = logging.getLogger(__name__)
 
 
 class TrainingError(RuntimeError):
@@ -89,8 +95,13 @@ class Trainer:
         All slices. The trainer holds out ``config.holdout`` of them (see ``engine.holdout``);
         only ``train_set`` ever reaches the device, ``heldout_set`` is for scoring.
     resume : path, optional
-        Checkpoint (or run folder) to continue from; architecture and classes must match, and
-        the checkpoint's held-out split is re-applied to ``dataset``.
+        Checkpoint (or run folder) to continue from; settings (but the steps and the knobs of
+        :data:`~napari_medgan.engine.resume.ALLOWED_CHANGES`), inputs and intensity transforms
+        must be the checkpoint's, and the checkpoint's held-out split is re-applied to
+        ``dataset``.
+    split : HoldoutSplit, optional
+        A split chosen by the caller (e.g. a cohort table's ``split`` column) instead of
+        ``config.holdout``; ignored on resume.
 
     Attributes
     ----------
@@ -100,12 +111,41 @@ class Trainer:
         The slices trained on, and the held-out ones (None when nothing is held out).
     best_step, best_score : int or None, float or None
         The best held-out score so far and its step; its checkpoint is the run's ``best``.
+    owner : str, optional
+        Who trains, shown to a second trainer refused on the same run folder (default: this
+        process's command line).
+
+    Raises
+    ------
+    RunBusyError
+        When another trainer (any process, or this one) holds ``config.out_dir``.
     """
 
     def __init__(
-        self, config: TrainConfig, dataset: SliceDataset, resume: str | Path | None = None
+        self,
+        config: TrainConfig,
+        dataset: SliceDataset,
+        resume: str | Path | None = None,
+        split: HoldoutSplit | None = None,
+        owner: str | None = None,
+    ) -> None:
+        # one trainer per run folder, taken before any checkpoint is read or written
+        self._lock = RunLock(config.validate().out_dir, owner).acquire()
+        try:
+            self._setup(config, dataset, resume, split)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _setup(
+        self,
+        config: TrainConfig,
+        dataset: SliceDataset,
+        resume: str | Path | None,
+        split: HoldoutSplit | None,
     ) -> None:
         self.config = config.validate()
+        self._inputs = resume_check.inputs_fingerprint(dataset)
         self.dataset = dataset
         if len(dataset) == 0:
             raise TrainingError("the training set is empty")
@@ -115,11 +155,12 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._gen = torch.Generator().manual_seed(config.seed)
-        torch.manual_seed(config.seed)
         n_cls = len(dataset.class_names) if dataset.conditional else 1
-        self.G, self.D = build_models(
-            config.size, n_cls, config.z_dim, config.base_channels, config.max_channels
-        )
+        with torch.random.fork_rng(devices=[]):  # weights from the run's seed; global RNG kept
+            torch.manual_seed(config.seed)
+            self.G, self.D = build_models(
+                config.size, n_cls, config.z_dim, config.base_channels, config.max_channels
+            )
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         for net in (self.G, self.D, self.G_ema):
             net.to(self.device)
@@ -136,6 +177,9 @@ class Trainer:
             self.train_set, self.heldout_set, self.split = _split_from_checkpoint(ckpt, dataset)
             held = ckpt.extra.get("heldout") or {}
             self.best_step, self.best_score = held.get("best_step"), held.get("best_score")
+        elif split is not None:  # given by the caller (a cohort table's split column)
+            self.train_set, self.heldout_set = split.apply(dataset)
+            self.split = split
         else:
             self.train_set, self.heldout_set, self.split = split_dataset(
                 dataset, config.holdout, config.seed
@@ -177,7 +221,13 @@ class Trainer:
         total = cfg.steps
         start_step, t0 = self.step, time.perf_counter()
         stopped = False
+        self._lock.acquire()  # no-op unless a previous run() gave the folder up
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "training %s from step %d to %d on %s in %s",
+            "a conditional GAN" if self.dataset.conditional else "a GAN",
+            self.step, total, self.device, self.out_dir,
+        )
         try:
             while self.step < total:
                 if self._stop.is_set():
@@ -216,11 +266,13 @@ class Trainer:
             if self.step != self._saved_step:
                 self.save()
             raise
-        except torch.OutOfMemoryError:
+        except OUT_OF_MEMORY:
             raise TrainingError(
                 f"out of memory on {self.device} at step {self.step}; lower the batch size or "
                 "the resolution; the last checkpoint is kept"
             ) from None
+        finally:
+            self._lock.release()  # the run is over: another trainer may take the folder
 
     _last_losses: tuple[float, float, float, float] = (float("nan"),) * 4
 
@@ -331,6 +383,7 @@ class Trainer:
             if best:
                 mark_best(self.out_dir, self.last_checkpoint)
             return self.last_checkpoint
+        self._lock.acquire()  # never write into a folder another trainer holds
         meta = self.dataset.meta()
         meta["split"] = self.split.to_dict()
         ckpt = Checkpoint(
@@ -344,12 +397,13 @@ class Trainer:
             },
             optimizers={"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             rng_state=self._gen.get_state(),
-            extra={"heldout": self._heldout_record()},
+            extra={"heldout": self._heldout_record(), "inputs": self._inputs},
         )
         self.last_checkpoint = save_checkpoint(
             self.out_dir, ckpt, keep=self.config.keep_checkpoints, best=best
         )
         self._saved_step = self.step
+        log.info("checkpoint at step %d: %s", self.step, self.last_checkpoint)
         return self.last_checkpoint
 
     def _heldout_record(self) -> dict:
@@ -362,21 +416,8 @@ class Trainer:
         }
 
     def _load(self, ckpt: Checkpoint) -> None:
-        for key in ARCH_KEYS:
-            if ckpt.config.get(key) != getattr(self.config, key):
-                raise CheckpointError(
-                    f"cannot resume: checkpoint has {key}={ckpt.config.get(key)}, "
-                    f"settings say {getattr(self.config, key)}"
-                )
-        names = ckpt.meta.get("class_names")
-        if (
-            names != self.dataset.class_names
-            or ckpt.meta.get("conditional") != self.dataset.conditional
-        ):
-            raise CheckpointError(
-                f"cannot resume: checkpoint conditions {names} differ from the data's "
-                f"{self.dataset.class_names}"
-            )
+        resume_check.check_config(ckpt.config, self.config)
+        resume_check.check_inputs(ckpt.meta, ckpt.extra, self.dataset, self._inputs)
         try:
             self.G.load_state_dict(ckpt.models["G"])
             self.G_ema.load_state_dict(ckpt.models["G_ema"])
@@ -389,14 +430,13 @@ class Trainer:
         if ckpt.rng_state is not None:
             self._gen.set_state(ckpt.rng_state)
         self.step = ckpt.step
-        if self.step >= self.config.steps:
-            raise CheckpointError(
-                f"the checkpoint is at step {self.step}; set more steps than that to continue"
-            )
+        resume_check.check_steps(self.step, self.config)
+        log.info("resuming %s at step %d", ckpt.path, self.step)
 
     def close(self) -> None:
-        """Drop tensors and free cached accelerator memory."""
-        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels"):
+        """Give the run folder up, drop tensors and free cached accelerator memory."""
+        self._lock.release()
+        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels", "heldout_set"):
             if hasattr(self, name):
                 delattr(self, name)
         if self.device.type == "cuda":

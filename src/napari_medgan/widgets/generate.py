@@ -24,6 +24,7 @@ from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.io import WriteError
 from napari_medgan.io import napari_hooks as hooks
 
+from .export_dataset import open_export_dialog
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
 
@@ -62,6 +63,8 @@ class GenerateWidget(QWidget):
         self.swap_btn.setToolTip("one seed rendered under every condition, stacked on a new axis")
         self.save_target = QComboBox()
         self.save_btn = QPushButton("Save…")
+        self.export_btn = QPushButton("Export dataset…")
+        self.export_btn.setToolTip("one file per sample plus manifest.csv, in the background")
         self._build_layout()
 
         self.checkpoint.changed.connect(lambda v: self.load(v))
@@ -69,6 +72,7 @@ class GenerateWidget(QWidget):
         self.generate_btn.clicked.connect(self.generate)
         self.swap_btn.clicked.connect(self.condition_swap)
         self.save_btn.clicked.connect(self._save_dialog)
+        self.export_btn.clicked.connect(lambda: open_export_dialog(self))
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed):
             ev.connect(self._refresh_layers)
@@ -101,6 +105,7 @@ class GenerateWidget(QWidget):
         save.addWidget(self.save_btn)
         layout.addWidget(QLabel("<b>Save a generated layer</b>"))
         layout.addLayout(save)
+        layout.addWidget(self.export_btn)
         layout.addStretch(1)
 
     # ------------------------------------------------------------------ model
@@ -262,6 +267,7 @@ class GenerateWidget(QWidget):
     def _update_buttons(self) -> None:
         ok = self.sampler is not None
         self.generate_btn.setEnabled(ok)
+        self.export_btn.setEnabled(ok)
         self.swap_btn.setEnabled(ok and self.sampler.conditional)
         self.condition.setEnabled(ok and self.sampler.conditional)
         self.save_btn.setEnabled(self.save_target.count() > 0)
