@@ -150,6 +150,15 @@ def _figure(w: float, h: float):
     return fig
 
 
+class _AggFigures:
+    """pyplot's ``subplots()`` without pyplot's global state (figures on an Agg canvas)."""
+
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, figsize=(5, 3.2), **kwargs):
+        fig = _figure(*figsize)
+        return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
 def _plots(result: EvaluationResult, out: Path) -> list[str]:
     data = result.to_dict()
     names = []
