@@ -15,7 +15,7 @@ from napari_medgan.engine.checkpoint import LATEST
 from .common import CLIError
 from .generate import synthetic_image
 from .sheets import contact_sheet, to_uint8
-from .train import add_training_options, config_from_args
+from .train import add_training_options, config_from_args, print_split
 from .training import run_in_terminal
 
 #: CPU-friendly demo: recognisable, varied brain slices in under 10 minutes on 2 cores.
@@ -80,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
         f"{config.steps} steps at {config.size}px on {trainer.device}",
         file=sys.stderr,
     )
+    print_split(trainer)
     last = run_in_terminal(trainer, quiet=args.quiet)
     trainer.close()
-    sampler = Sampler.from_checkpoint(last.checkpoint)
+    sampler = Sampler.from_checkpoint(out)  # the best held-out score (latest without one)
     written = write_demo_outputs(sampler, dataset, out, seed=config.seed)
     for path in written:
         print(path)

@@ -61,6 +61,8 @@ class Ready:
     pixel_spacing: float
     device: str
     resumed_from: int  # step the run continues from (0: fresh)
+    split: str = ""  # one line on the held-out split (HoldoutSplit.summary)
+    heldout: bool = True  # False: quality and memorization cannot be separated
 
 
 @dataclass
@@ -385,6 +387,8 @@ def train_target(
                 pixel_spacing=geom.pixel_spacing,
                 device=str(trainer.device),
                 resumed_from=trainer.step,
+                split=trainer.split.summary(),
+                heldout=trainer.split.has_heldout(),
             )
         )
         last = None

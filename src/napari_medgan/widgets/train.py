@@ -244,6 +244,10 @@ class TrainWidget(QWidget):
                         msg.step,
                         loss_d=msg.loss_d, loss_g=msg.loss_g, d_real=msg.d_real, d_fake=msg.d_fake,
                     )  # fmt: skip
+                if msg.heldout_score is not None:
+                    self.plot.add_score(
+                        msg.step, msg.heldout_score, msg.best_step, msg.heldout_baseline
+                    )
                 if msg.preview is not None:
                     self._pending_preview = msg
                 if msg.checkpoint:
@@ -267,6 +271,9 @@ class TrainWidget(QWidget):
         kind = "conditional GAN" if msg.conditional else "GAN"
         again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
         self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")
+        self.summary.setToolTip(msg.split)
+        if not msg.heldout:
+            show_warning(msg.split)
         if self.state is TrainState.STARTING:
             self._set_state(TrainState.TRAINING)
 
