@@ -8,6 +8,8 @@ from pathlib import Path
 
 from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
 from napari_medgan.engine.checkpoint import LATEST, load_checkpoint
+from napari_medgan.engine.config import PRESETS, ConfigError, preset, preset_for_device
+from napari_medgan.engine.devices import resolve_device
 
 from .common import CLIError, load_volumes, positive_int
 from .training import run_in_terminal
@@ -31,6 +33,13 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     """Options shared by ``train`` and ``demo`` (defaults come from :class:`TrainConfig`)."""
     d = TrainConfig()
     p.add_argument(
+        "--preset",
+        choices=("auto", *PRESETS),
+        default="auto",
+        help="settings for the machine: cpu (64 px, ~10 min on 2 cores) or gpu (128/256 px); "
+        "auto (default) picks from the device; every option below overrides the preset",
+    )
+    p.add_argument(
         "--condition",
         action="append",
         metavar="NAME",
@@ -52,7 +61,25 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         "--max-channels", type=positive_int, help=f"cap on network width (default {d.max_channels})"
     )
     p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
-    p.add_argument("--r1", type=float, dest="r1_gamma", help="R1 penalty weight (default 0: off)")
+    p.add_argument(
+        "--r1",
+        type=float,
+        dest="r1_gamma",
+        help=f"R1 penalty weight, 0 disables (default {d.r1_gamma})",
+    )
+    p.add_argument(
+        "--ada-target",
+        type=float,
+        help=f"adaptive augmentation target of E[sign D(real)], 0: fixed probability "
+        f"(default {d.ada_target})",
+    )
+    p.add_argument(
+        "--ct-window",
+        metavar="LOW,HIGH",
+        help="CT window in HU mapped to the model's range, written with '=' because of the "
+        "minus sign: --ct-window=-1000,2000 (the default: air to dense bone; metal above it "
+        "is clipped)",
+    )
     p.add_argument(
         "--augment",
         metavar="OPS",
@@ -99,6 +126,7 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         "seed",
         "checkpoint_every",
         "preview_every",
+        "ada_target",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -107,11 +135,47 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         changes["augment"] = () if args.augment.lower() == "none" else args.augment
     if args.out is not None:
         changes["out_dir"] = args.out
+    if getattr(args, "ct_window", None):
+        changes["ct_window"] = parse_window(args.ct_window)
     return base.replace(**changes).validate()
 
 
+def parse_window(text: str) -> tuple[float, float]:
+    """``"LOW,HIGH"`` → ``(low, high)``; a clear error otherwise."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"--ct-window takes LOW,HIGH in HU, e.g. -1000,2000 (got {text!r})"
+        raise ConfigError(msg) from None
+    if not low < high:
+        raise ConfigError(f"--ct-window: LOW must be below HIGH (got {text!r})")
+    return low, high
+
+
+#: Settings of a run that are not part of a preset's recipe (kept when a preset is applied).
+NON_RECIPE = (
+    "slice_axis",
+    "min_foreground",
+    "preview_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "device",
+    "seed",
+    "out_dir",
+)
+
+
+def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    """``base`` with the recipe of ``--preset`` (auto: from the device) at ``--size``."""
+    name = getattr(args, "preset", "auto") or "auto"
+    if name == "auto":
+        name = preset_for_device(resolve_device(args.device or base.device).type)
+    recipe = preset(name, size=args.size)
+    return recipe.replace(**{k: getattr(base, k) for k in NON_RECIPE})
+
+
 def run(args: argparse.Namespace) -> int:
-    base = TrainConfig(slice_axis=0)
+    base = preset_base(args, TrainConfig(slice_axis=0))
     if args.resume:
         ckpt = load_checkpoint(args.resume, with_training_state=False)
         base = TrainConfig.from_dict(ckpt.config)
@@ -124,7 +188,9 @@ def run(args: argparse.Namespace) -> int:
             f"{out} already holds a run; use --resume {out} to continue it or choose another --out"
         )
     volumes = load_volumes(args.inputs, args.condition)
-    dataset = build_dataset(volumes, config.size, config.slice_axis, config.min_foreground)
+    dataset = build_dataset(
+        volumes, config.size, config.slice_axis, config.min_foreground, ct_window=config.ct_window
+    )
     trainer = Trainer(config, dataset, resume=args.resume)
     summary = ", ".join(f"{k}: {v}" for k, v in dataset.counts().items())
     print(

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 UNCONDITIONAL = "all"
-CT_WINDOW = (-1000.0, 1000.0)
+#: Default CT window (HU): air to dense bone; the old ±1000 clipped bone (the pydicom-data CT
+#: head reaches 1812 HU). Metal above 2000 is still clipped; ``TrainConfig.ct_window`` changes it.
+CT_WINDOW = (-1000.0, 2000.0)
 MR_PERCENTILES = (0.5, 99.5)
 
 
@@ -111,14 +113,16 @@ class IntensityTransform:
         return cls(low=float(d["low"]), high=float(d["high"]), kind=str(d.get("kind", "")))
 
     @classmethod
-    def fit(cls, volumes: list[Volume]) -> IntensityTransform:
-        """Window for CT (HU), robust percentiles over all voxels otherwise."""
+    def fit(
+        cls, volumes: list[Volume], ct_window: tuple[float, float] | None = None
+    ) -> IntensityTransform:
+        """Window for CT (HU; ``ct_window`` or :data:`CT_WINDOW`), robust percentiles otherwise."""
         first = volumes[0]
         if first.window is not None:
             low, high = first.window
             kind = "window"
         elif first.modality.upper() == "CT":
-            low, high = CT_WINDOW
+            low, high = ct_window or CT_WINDOW
             kind = "window"
         else:
             values = np.concatenate(
@@ -225,6 +229,7 @@ def build_dataset(
     size: int,
     slice_axis: int = 0,
     min_foreground: float = 0.05,
+    ct_window: tuple[float, float] | None = None,
 ) -> SliceDataset:
     """Slice, normalise and resize volumes into a training set.
 
@@ -238,6 +243,8 @@ def build_dataset(
         Axis of 3D volumes to slice along.
     min_foreground : float
         Minimum fraction of pixels above 5% of the window for a slice to be kept.
+    ct_window : tuple of float, optional
+        HU window of CT volumes that have no window of their own (default :data:`CT_WINDOW`).
 
     Raises
     ------
@@ -270,7 +277,7 @@ def build_dataset(
     geometry: dict[str, SliceGeometry] = {}
     for label, name in enumerate(class_names):
         vols = by_class[name]
-        transform = IntensityTransform.fit(vols)
+        transform = IntensityTransform.fit(vols, ct_window)
         transforms[name] = transform
         for v in vols:
             slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)

@@ -75,7 +75,9 @@ class TrainJob:
         """Build, train, clean up; never raises the expected errors."""
         try:
             cfg = self.config.validate()
-            self.dataset = build_dataset(self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
+            self.dataset = build_dataset(
+                self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground, ct_window=cfg.ct_window
+            )
             trainer = Trainer(cfg, self.dataset, resume=self.resume)
             with self._lock:
                 self.trainer = trainer
