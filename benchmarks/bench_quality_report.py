@@ -15,8 +15,9 @@ LABELS = {
     "w32": "cpu preset, half width (base 32, max 256)",
     "noaug": "cpu preset, no augmentation",
     "nor1": "cpu preset, no R1",
+    "nosn": "cpu preset without spectral norm in D (R1 only)",
     "diffaug": "cpu preset, fixed DiffAugment (translation+cutout, p=1) instead of ADA",
-    "legacy-arch": "cpu preset recipe on the seed's networks (base 32)",
+    "legacy-arch": "cpu preset recipe on the seed's networks (base 32, max 256)",
 }
 
 
@@ -142,7 +143,7 @@ def _speed(runs_dir):
 def _plot(runs, real, path):
     import matplotlib
 
-    matplotlib.use("Agg")  # noqa: the benchmark is a script, not the library
+    matplotlib.use("Agg")  # the benchmark is a script, not the library
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))

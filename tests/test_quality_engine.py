@@ -127,9 +127,13 @@ def test_ema_batchnorm_statistics_fit_the_ema_weights(tmp_path, dataset):
     assert not torch.equal(before, bn.running_mean) and not g.training
 
 
-@pytest.mark.parametrize("arch", ["fast", "legacy"])
-def test_architectures_build_and_condition(arch):
-    g, d = build_models(32, 3, 16, 8, 32, arch)
+@pytest.mark.parametrize(
+    ("arch", "spectral"), [("dcgan", True), ("dcgan", False), ("upconv", True)]
+)
+def test_architectures_build_and_condition(arch, spectral):
+    g, d = build_models(32, 3, 16, 8, 32, arch, spectral)
+    has_sn = any("parametrizations" in name for name, _ in d.named_parameters())
+    assert has_sn == spectral
     for m in g.modules():  # as after training: class embeddings differ (CBN starts at identity)
         if isinstance(m, torch.nn.Embedding):
             torch.nn.init.normal_(m.weight, 1.0, 0.5)
@@ -178,7 +182,7 @@ def test_old_checkpoint_configs_load_as_legacy():
     for key in ("arch", "augment_p", "ada_target", "channels_last", "precision", "ct_window"):
         old.pop(key)
     cfg = TrainConfig.from_dict(old)
-    assert cfg.arch == "legacy" and cfg.ada_target == 0 and cfg.augment_p == 1.0
+    assert cfg.arch == "upconv" and cfg.ada_target == 0 and cfg.augment_p == 1.0
 
 
 def test_cli_preset_and_overrides():
@@ -188,7 +192,9 @@ def test_cli_preset_and_overrides():
 
     p = argparse.ArgumentParser()
     add_training_options(p)
-    args = p.parse_args(["--preset", "gpu", "--size", "256", "--batch-size", "8", "--device", "cpu"])
+    args = p.parse_args(
+        ["--preset", "gpu", "--size", "256", "--batch-size", "8", "--device", "cpu"]
+    )
     cfg = config_from_args(args, preset_base(args, TrainConfig(out_dir="x")))
     assert (cfg.size, cfg.batch_size, cfg.channels_last) == (256, 8, True)  # preset + override
     args = p.parse_args(["--device", "cpu", "--ct-window=-200,300"])

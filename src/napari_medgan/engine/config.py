@@ -18,7 +18,7 @@ AUGMENT_OPS = (
     "gamma",
     "cutout",
 )
-ARCHS = ("fast", "legacy")
+ARCHS = ("dcgan", "upconv")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SIZES = (32, 64, 128, 256)
 
@@ -59,7 +59,11 @@ class TrainConfig:
         Adaptive augmentation (ADA): raise the probability while ``E[sign(D(real))]`` exceeds
         this target (0 disables adaptation).
     arch : str
-        ``"fast"`` (DCGAN layout, conditional BatchNorm, default) or ``"legacy"`` (the seed's).
+        ``"upconv"`` (nearest upsampling + 3×3 convolutions, class embedding beside the latent;
+        the default, chosen by ablation) or ``"dcgan"`` (transposed convolutions, conditional
+        BatchNorm; same FLOPs as the textbook nets; see docs/quality.md).
+    d_spectral_norm : bool
+        Spectral normalisation of the ``dcgan`` discriminator's layers (``upconv`` always has it).
     channels_last : bool
         Channels-last memory layout (faster convolutions on some CPUs and on GPUs).
     precision : str
@@ -107,14 +111,15 @@ class TrainConfig:
     augment: tuple[str, ...] = ("translation", "rotation", "scale", "gamma", "contrast", "cutout")
     augment_p: float = 0.0
     ada_target: float = 0.6
-    arch: str = "fast"
+    arch: str = "upconv"
+    d_spectral_norm: bool = True
     channels_last: bool = False
     precision: str = "auto"
     ct_window: tuple[float, float] | None = None
     ema_decay: float = 0.995
     z_dim: int = 128
-    base_channels: int = 64
-    max_channels: int = 512
+    base_channels: int = 32
+    max_channels: int = 256
     slice_axis: int = 0
     min_foreground: float = 0.05
     preview_every: int = 100
@@ -231,7 +236,7 @@ class TrainConfig:
 
 #: What checkpoints written before ``arch`` existed were trained with.
 LEGACY: dict[str, Any] = {
-    "arch": "legacy",
+    "arch": "upconv",
     "augment_p": 1.0,
     "ada_target": 0.0,
     "ema_decay": 0.999,
@@ -281,7 +286,7 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
 
 
 #: Steps of the ``cpu`` preset per size (about 10 minutes of 2 CPU cores at 64 px).
-CPU_STEPS = {32: 6000, 64: 3000, 128: 1000, 256: 300}
+CPU_STEPS = {32: 1000, 64: 250, 128: 60, 256: 15}
 
 
 def preset_for_device(device: str) -> str:

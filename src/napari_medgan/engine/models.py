@@ -2,16 +2,20 @@
 
 Two architectures (``TrainConfig.arch``):
 
-``fast`` (default)
+``dcgan``
     The DCGAN layout (Radford et al., 2015: 4×4 transposed convolutions doubling the size, 4×4
     stride-2 convolutions halving it), so FLOPs per image match the textbook recipe at equal
-    widths, with what small data needs: class-conditional BatchNorm in the generator (the class
-    sets each layer's gain and bias, so a condition swap with the same latent keeps the anatomy
-    and changes the contrast), a spectrally normalised discriminator with minibatch standard
-    deviation and a projection head for the class (Miyato & Koyama, 2018).
-``legacy``
+    widths, with what small data needs: the class enters the generator as an embedding beside
+    the latent and through class-conditional BatchNorm (the class sets each layer's gain and
+    bias, so a condition swap with the same latent keeps the anatomy and changes the contrast);
+    a spectrally normalised discriminator with minibatch standard deviation and a projection
+    head for the class (Miyato & Koyama, 2018).
+``upconv`` (default)
     The seed's networks (nearest upsampling + 3×3 convolutions, class embedding concatenated to
-    the latent), kept so older checkpoints still load.
+    the latent, the same spectrally normalised projection discriminator). Chosen as the default
+    by ablation (docs/quality.md): at equal CPU time it scored better than ``dcgan`` on the
+    MNI benchmark, and its samples follow their condition in a short test run where ``dcgan``'s
+    did not; checkpoints written before ``arch`` existed load as ``upconv``.
 
 Widths grow as resolution shrinks, capped at ``max_channels``.
 """
@@ -193,10 +197,15 @@ class FastGenerator(nn.Module):
         self.z_dim, self.size, self.num_classes = z_dim, size, num_classes
         self.conditional = num_classes > 1
         levels = _levels(size)
+        # the class enters twice: an embedding beside the latent (so samples follow their
+        # condition from the first steps: CBN gains start equal for every class) and the
+        # per-layer conditional BatchNorm (so the class can modulate contrast at every scale)
+        self.embed = nn.Embedding(num_classes, z_dim) if self.conditional else None
         widths = [
             channels_at(2 * 4 * 2**k, size, base_channels, max_channels) for k in range(levels)
         ]
-        self.stem = nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False)
+        in_dim = 2 * z_dim if self.conditional else z_dim
+        self.stem = nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False)
         self.ups = nn.ModuleList(
             nn.ConvTranspose2d(widths[k], widths[k + 1], 4, 2, 1, bias=False)
             for k in range(levels - 1)
@@ -208,8 +217,10 @@ class FastGenerator(nn.Module):
                 nn.init.normal_(m.weight, 0.0, 0.02)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.conditional and labels is None:
-            raise ValueError("a conditional generator needs class labels")
+        if self.conditional:
+            if labels is None:
+                raise ValueError("a conditional generator needs class labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
         h = torch.relu(self.norms[0](self.stem(z[:, :, None, None]), labels))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = torch.relu(norm(up(h), labels))
@@ -217,7 +228,7 @@ class FastGenerator(nn.Module):
 
 
 class FastDiscriminator(nn.Module):
-    """DCGAN-layout discriminator: spectral norm, minibatch stddev, class projection."""
+    """DCGAN-layout discriminator: minibatch stddev, class projection, optional spectral norm."""
 
     def __init__(
         self,
@@ -225,8 +236,10 @@ class FastDiscriminator(nn.Module):
         num_classes: int = 1,
         base_channels: int = 64,
         max_channels: int = 512,
+        spectral: bool = True,
     ) -> None:
         super().__init__()
+        sn = spectral_norm if spectral else (lambda m: m)
         self.size, self.num_classes = size, num_classes
         self.conditional = num_classes > 1
         layers: list[nn.Module] = []
@@ -234,31 +247,29 @@ class FastDiscriminator(nn.Module):
         for _ in range(_levels(size)):
             c_out = channels_at(res, size, base_channels, max_channels)
             layers += [
-                spectral_norm(nn.Conv2d(c, c_out, 4, stride=2, padding=1)),
+                sn(nn.Conv2d(c, c_out, 4, stride=2, padding=1)),
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             res, c = res // 2, c_out
         self.features = nn.Sequential(*layers)
         self.mbstd_group = 4
-        self.head = nn.Sequential(
-            spectral_norm(nn.Conv2d(c + 1, c, 3, padding=1)), nn.LeakyReLU(0.2, inplace=True)
-        )
-        self.linear = spectral_norm(nn.Linear(c, 1))
-        self.embed = spectral_norm(nn.Embedding(num_classes, c)) if self.conditional else None
+        self.head = nn.Sequential(sn(nn.Conv2d(c + 1, c, 3, padding=1)), nn.LeakyReLU(0.2, True))
+        self.linear = sn(nn.Linear(c, 1))
+        self.embed = sn(nn.Embedding(num_classes, c)) if self.conditional else None
 
     forward = Discriminator.forward
 
 
-ARCHS = ("fast", "legacy")
+ARCHS = ("dcgan", "upconv")
 
 
 def build_generator(
     arch: str, size: int, num_classes: int, z_dim: int, base_channels: int, max_channels: int
 ) -> nn.Module:
     """The generator of architecture ``arch`` (see :data:`ARCHS`)."""
-    if arch == "fast":
+    if arch == "dcgan":
         return FastGenerator(z_dim, size, num_classes, base_channels, max_channels)
-    if arch == "legacy":
+    if arch == "upconv":
         return Generator(z_dim, size, num_classes, base_channels, max_channels)
     raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
 
@@ -269,9 +280,11 @@ def build_models(
     z_dim: int,
     base_channels: int,
     max_channels: int,
-    arch: str = "legacy",
+    arch: str = "upconv",
+    spectral: bool = True,
 ) -> tuple[nn.Module, nn.Module]:
-    """A matching generator/discriminator pair."""
+    """A matching generator/discriminator pair (``spectral``: spectral norm in the dcgan D)."""
     g = build_generator(arch, size, num_classes, z_dim, base_channels, max_channels)
-    disc = FastDiscriminator if arch == "fast" else Discriminator
-    return g, disc(size, num_classes, base_channels, max_channels)
+    if arch == "dcgan":
+        return g, FastDiscriminator(size, num_classes, base_channels, max_channels, spectral)
+    return g, Discriminator(size, num_classes, base_channels, max_channels)

@@ -172,7 +172,13 @@ class Trainer:
         cfg, dev = self.config, self.device
         self.n_classes = n_cls
         self.G, self.D = build_models(
-            cfg.size, n_cls, cfg.z_dim, cfg.base_channels, cfg.max_channels, cfg.arch
+            cfg.size,
+            n_cls,
+            cfg.z_dim,
+            cfg.base_channels,
+            cfg.max_channels,
+            cfg.arch,
+            cfg.d_spectral_norm,
         )
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
