@@ -59,3 +59,15 @@ def make_series(
         ds.save_as(path)
         paths.append(path)
     return paths
+
+
+def as_generated(image, checkpoint: str = "tests/checkpoint", step: int = 0, seed: int = 0):
+    """Mark ``image`` as if this plugin's generator made it (what generated layers carry).
+
+    Only for tests of the DICOM writer's value round trip: a real scan marked this way stands in
+    for a generated image of the same shape and values.
+    """
+    from napari_medgan.io.synthetic import generated_marker
+
+    image.metadata.update(generated_marker(image.data, checkpoint, step, seed))
+    return image

@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from io_fixtures import dicom_file, make_series
+from io_fixtures import as_generated, dicom_file, make_series
 from napari_medgan.io import (
     ImageData,
     ReadError,
@@ -19,6 +19,7 @@ from napari_medgan.io import (
     write_nifti,
     write_synthetic_dicom,
 )
+from napari_medgan.io.dicom_write import DESCRIPTION
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -133,7 +134,7 @@ def _assert_same(first: ImageData, second: ImageData, rtol_range: float = 0.0) -
     "name", ["CT_small.dcm", "MR_small.dcm", "eCT_Supplemental.dcm", "MR2_UNCR.dcm"]
 )
 def test_roundtrip_real_files(tmp_path, name):
-    first = read_image(dicom_file(name))[0]
+    first = as_generated(read_image(dicom_file(name))[0])
     files = write_synthetic_dicom(tmp_path / "out", first)
     assert len(files) == first.data.shape[0]
     second = read_image(tmp_path / "out")[0]
@@ -143,7 +144,7 @@ def test_roundtrip_real_files(tmp_path, name):
 
 def test_roundtrip_series_folder(tmp_path):
     make_series(tmp_path / "s", n=4, step=3.0)
-    first = read_image(tmp_path / "s")[0]
+    first = as_generated(read_image(tmp_path / "s")[0])
     write_synthetic_dicom(tmp_path / "out", first)
     _assert_same(first, read_image(tmp_path / "out")[0])  # integer HU: exact
 
@@ -152,7 +153,7 @@ def test_float_values_within_quantisation(tmp_path):
     rng = np.random.default_rng(1)
     data = (rng.normal(size=(3, 16, 20)) * 123.4 + 7).astype(np.float32)
     first = ImageData(data, (2.0, 0.5, 0.75), (-10.0, 20.0, 30.0), "noise", modality="MR")
-    write_synthetic_dicom(tmp_path / "out", first)
+    write_synthetic_dicom(tmp_path / "out", as_generated(first))
     second = read_image(tmp_path / "out")[0]
     assert np.abs(second.data - data).max() <= 1e-5 * np.ptp(data)
     _assert_same(first, second, rtol_range=1e-5)
@@ -160,7 +161,7 @@ def test_float_values_within_quantisation(tmp_path):
 
 def test_2d_image_writes_one_file(tmp_path):
     image = ImageData(np.arange(12, dtype=np.int16).reshape(3, 4), (0.5, 0.25), (1.0, 2.0), "2d")
-    files = write_synthetic_dicom(tmp_path / "flat", image)
+    files = write_synthetic_dicom(tmp_path / "flat", as_generated(image))
     assert len(files) == 1
     back = read_image(files[0])[0]
     np.testing.assert_array_equal(back.data[0], image.data)
@@ -171,10 +172,13 @@ def test_2d_image_writes_one_file(tmp_path):
 def test_writer_flags_synthetic_and_fresh_uids(tmp_path):
     source_path = dicom_file("CT_small.dcm")
     source = pydicom.dcmread(source_path)
-    files = write_synthetic_dicom(tmp_path / "out", read_image(source_path)[0], "gan sample")
+    image = as_generated(read_image(source_path)[0])
+    image.name = "Patient Doe head CT"  # layer names can come from a SeriesDescription
+    files = write_synthetic_dicom(tmp_path / "out", image)
     ds = pydicom.dcmread(files[0])
-    assert list(ds.ImageType) == ["DERIVED", "SECONDARY"]
-    assert "synthetic" in ds.SeriesDescription.lower()
+    assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+    assert ds.SeriesDescription == DESCRIPTION and "Doe" not in ds.SeriesDescription
+    assert ds.SyntheticData == "YES"
     for uid in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
         assert getattr(ds, uid) != getattr(source, uid)
     assert ds.SOPInstanceUID != source.SOPInstanceUID
@@ -200,7 +204,7 @@ def test_no_patient_information_leaks(tmp_path):
     src.save_as(tmp_path / "phi.dcm")
     image = read_image(tmp_path / "phi.dcm")[0]
     assert not any(v in repr(image.metadata) for v in marks.values())
-    files = write_synthetic_dicom(tmp_path / "out", image)
+    files = write_synthetic_dicom(tmp_path / "out", as_generated(image))
     for file in files:
         blob = file.read_bytes()
         for value in [*marks.values(), *leaked_uids, "Quokka", "Qwertyuiop"]:
@@ -211,14 +215,15 @@ def test_no_patient_information_leaks(tmp_path):
 
 
 def test_writer_refusals(tmp_path):
-    image = read_image(dicom_file("CT_small.dcm"))[0]
+    image = as_generated(read_image(dicom_file("CT_small.dcm"))[0])
     (tmp_path / "taken").mkdir()
     with pytest.raises(WriteError, match="already exists"):
         write_synthetic_dicom(tmp_path / "taken", image)
     bad = ImageData(np.full((2, 4, 4), np.nan, np.float32), (1, 1, 1), (0, 0, 0), "nan")
+    bad = as_generated(bad)
     with pytest.raises(WriteError, match="NaN"):
         write_synthetic_dicom(tmp_path / "nan", bad)
-    four = ImageData(np.zeros((2, 2, 4, 4)), (1, 1, 1, 1), (0, 0, 0, 0), "4d")
+    four = as_generated(ImageData(np.zeros((2, 2, 4, 4)), (1, 1, 1, 1), (0, 0, 0, 0), "4d"))
     with pytest.raises(WriteError, match="3D"):
         write_synthetic_dicom(tmp_path / "4d", four)
     assert not (tmp_path / "nan").exists() and not (tmp_path / "4d").exists()

@@ -57,3 +57,22 @@ def test_missing_dicom_sample_names_the_extra(monkeypatch):
 
 def _missing(name):
     raise FileNotFoundError(name)
+
+
+def test_dicom_samples_never_download(monkeypatch):
+    """Without pydicom-data, the CT sample falls back to pydicom's own file; nothing is fetched."""
+    from pydicom.data import data_manager
+
+    attempts = []
+
+    def no_download(name, *args, **kwargs):
+        attempts.append(name)  # pydicom swallows errors raised here, so record instead
+        raise OSError("no network")
+
+    monkeypatch.setattr(data_manager, "external_data_sources", dict)  # pydicom-data missing
+    monkeypatch.setattr(data_manager, "data_path_with_download", no_download)
+    data, kwargs, _ = _sample_data.dicom_ct()[0]
+    assert kwargs["name"] and data.shape[-2:] == (128, 128)  # pydicom's CT_small, not 693_UNCR
+    with pytest.raises(FileNotFoundError, match=r"napari-medgan\[samples\]"):
+        _sample_data._dicom_layers(("693_UNCR.dcm",))  # a pydicom-data file, now missing
+    assert attempts == []

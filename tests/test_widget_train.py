@@ -207,9 +207,8 @@ def test_engine_errors_come_back_as_notifications(
     widget.settings.apply(max_channels=32)
     assert widget.start()
     wait_idle(qtbot, widget)
-    # the finished run cannot be resumed with the same step count: CheckpointError, then idle
-    assert widget.start()
-    wait_idle(qtbot, widget)
+    # the finished run cannot be resumed with the same step count: refused before a thread starts
+    assert widget.start() is False
     assert "set more steps" in _errors(notes)[-1]
     # a different set of conditions cannot continue this run either
     widget.settings.apply(steps=10)

@@ -1,4 +1,8 @@
-"""Sample data contributions (File > Open Sample): real scans from offline packages."""
+"""Sample data contributions (File > Open Sample): real scans from offline packages.
+
+Files are read with this plugin's readers (never napari's), and nothing is downloaded: a DICOM
+sample that pydicom / pydicom-data do not hold locally gives an error naming the extra to install.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +33,8 @@ def _testdata_file(name: str) -> Path:
     except ImportError as exc:  # pragma: no cover - pydicom is a core dependency
         raise ImportError(f"DICOM samples need pydicom: {SAMPLES_HINT}") from exc
     try:
-        path = get_testdata_file(name)
-    except Exception as exc:  # a download attempt for a file pydicom-data would hold
+        path = get_testdata_file(name, download=False)  # never fetch from the internet
+    except Exception as exc:  # e.g. a broken pydicom-data install
         raise FileNotFoundError(f"DICOM sample {name} is not installed: {SAMPLES_HINT}") from exc
     if path is None:
         raise FileNotFoundError(f"DICOM sample {name} is not installed: {SAMPLES_HINT}")

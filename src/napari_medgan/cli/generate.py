@@ -8,6 +8,7 @@ from pathlib import Path
 from napari_medgan.engine import Sampler
 
 from .common import CLIError, check_new_file, positive_int
+from .export import add_export_options, run_export, wants_export
 from .sheets import contact_sheet, to_uint8
 
 NIFTI = (".nii.gz", ".nii")
@@ -31,7 +32,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     p.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
-    p.add_argument("--out", required=True, metavar="FILE", help="output .nii.gz / .nii / .png")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE|DIR/",
+        help="output .nii.gz / .nii / .png, or a folder",
+    )
+    add_export_options(p)
     p.set_defaults(func=run)
 
 
@@ -58,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from napari_medgan.io import write_nifti
 
     sampler = Sampler.from_checkpoint(args.checkpoint, device=args.device)
+    if wants_export(args):
+        return run_export(args, sampler)
     if args.all_conditions:
         if not sampler.conditional:
             raise CLIError("--all-conditions needs a conditional model; this one has no conditions")
@@ -87,16 +96,15 @@ def run(args: argparse.Namespace) -> int:
 def synthetic_image(sampler: Sampler, name: str, stack, metadata: dict | None = None):
     """A native-unit stack ``(n, h, w)`` as an ImageData in the frame of the condition's source.
 
-    The stack axis goes back to the source's slice axis with its slice spacing and origin, so the
+    Placed by the rule shared with the Generate widget (``napari_medgan.io.placement``): the
+    stack axis goes back to the source's slice axis with its slice spacing and origin, so the
     file lines up with the real scan it was trained on.
     """
-    from napari_medgan.io import ImageData
+    from napari_medgan.io.placement import place_stack, placed_image
 
-    data, spacing, origin = sampler.geometry[name].stack_geometry(stack)
+    data, placement = place_stack(sampler.geometry[name], stack)
     meta = {"source": "napari-medgan", "synthetic": True, "condition": name, **(metadata or {})}
-    return ImageData(
-        data=data, spacing=spacing, origin=origin, name=f"synthetic {name}", metadata=meta
-    )
+    return placed_image(data, placement, f"synthetic {name}", metadata=meta)
 
 
 def _safe(name: str) -> str:

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 
 from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
-from napari_medgan.engine.checkpoint import LATEST, load_checkpoint
+from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.config import PRESETS, ConfigError, preset, preset_for_device
 from napari_medgan.engine.devices import resolve_device
+from napari_medgan.engine.resume import check_config, check_steps, read_run
+from napari_medgan.engine.runlock import check_free
 
+from .cohort import add_cohort_options, prepare_cohort
 from .common import CLIError, load_volumes, positive_int
 from .training import run_in_terminal
 
@@ -23,9 +26,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--condition per input for a conditional GAN, or none for an unconditional one. "
         "Ctrl-C stops cleanly and saves a checkpoint; --resume continues it.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
     add_training_options(p)
-    p.add_argument("--resume", metavar="DIR", help="continue from this run or checkpoint folder")
+    add_cohort_options(p)
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue from this run or checkpoint folder, with its settings, inputs and "
+        "intensity windows (only --steps, --device, --out, --preview-every and "
+        "--checkpoint-every may change)",
+    )
     p.set_defaults(func=run)
 
 
@@ -176,22 +186,40 @@ def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     base = preset_base(args, TrainConfig(slice_axis=0))
-    if args.resume:
-        ckpt = load_checkpoint(args.resume, with_training_state=False)
-        base = TrainConfig.from_dict(ckpt.config)
+    saved = read_run(args.resume) if args.resume else None
+    if saved is not None:
+        base = saved.config
         if args.out is None:
-            base = base.replace(out_dir=str(ckpt.path.parent.parent))
+            base = base.replace(out_dir=str(saved.path.parent.parent))
     config = config_from_args(args, base)
-    out = Path(config.out_dir)
-    if not args.resume and (out / LATEST).exists():
+    out = Path(config.out_dir).expanduser()
+    check_free(out)  # another trainer in this folder: say so before anything else
+    if saved is not None:
+        check_config(saved.config, config)
+        check_steps(saved.step, config)
+        same_folder = out.resolve() == saved.path.parent.parent.resolve()
+        if not same_folder and (out / LATEST).exists():
+            raise CLIError(f"{out} already holds another run; choose an empty --out to branch off")
+    elif (out / LATEST).exists():
         raise CLIError(
             f"{out} already holds a run; use --resume {out} to continue it or choose another --out"
         )
-    volumes = load_volumes(args.inputs, args.condition)
-    dataset = build_dataset(
-        volumes, config.size, config.slice_axis, config.min_foreground, ct_window=config.ct_window
-    )
-    trainer = Trainer(config, dataset, resume=args.resume)
+    split = None
+    if args.cohort:
+        dataset, split = prepare_cohort(args, config, quiet=args.quiet)
+    elif not args.inputs:
+        raise CLIError("give input scans or --cohort DIR|TABLE")
+    else:
+        volumes = load_volumes(args.inputs, args.condition)
+        dataset = build_dataset(
+            volumes,
+            config.size,
+            config.slice_axis,
+            config.min_foreground,
+            transforms=saved.transforms if saved is not None else None,  # never re-fitted
+            ct_window=config.ct_window,
+        )
+    trainer = Trainer(config, dataset, resume=args.resume, split=split)
     summary = ", ".join(f"{k}: {v}" for k, v in dataset.counts().items())
     print(
         f"{len(dataset)} training slices ({summary}) at {config.size}x{config.size}; "

@@ -16,6 +16,7 @@ from .data import (
     to_native,
 )
 from .devices import available_devices, resolve_device
+from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .models import Discriminator, Generator
 from .sampling import Sampler, SamplingError
 from .trainer import Trainer, TrainingError, TrainReport
@@ -30,6 +31,8 @@ __all__ = [
     "DataError",
     "Discriminator",
     "Generator",
+    "HoldoutError",
+    "HoldoutSplit",
     "IntensityTransform",
     "Sampler",
     "SamplingError",
@@ -46,5 +49,6 @@ __all__ = [
     "load_checkpoint",
     "resolve_device",
     "save_checkpoint",
+    "split_dataset",
     "to_native",
 ]

@@ -90,6 +90,12 @@ class TrainConfig:
         Save a checkpoint every this many steps (0: only at the end and on stop).
     keep_checkpoints : int
         How many periodic checkpoints to keep on disk (the newest ones).
+    holdout : float
+        Share of each condition's slices held out from training (whole scans when a condition
+        has several, else a slab with a gap; see ``engine.holdout``), in [0, 0.5]; 0 disables.
+    score_every : int
+        Score the EMA generator against the held-out slices every this many steps and keep the
+        best checkpoint (0: never; nothing is scored without held-out data).
     device : str
         ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     seed : int
@@ -125,6 +131,8 @@ class TrainConfig:
     preview_every: int = 100
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    holdout: float = 0.2
+    score_every: int = 250
     device: str = "auto"
     seed: int = 0
     out_dir: str = "medgan-run"
@@ -198,6 +206,22 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (got {getattr(self, name)})")
         _positive_int("keep_checkpoints", self.keep_checkpoints)
+        if (
+            isinstance(self.holdout, bool)
+            or not isinstance(self.holdout, (int, float))
+            or not (0 <= self.holdout <= 0.5)
+        ):
+            raise ConfigError(
+                f"holdout must be a fraction between 0 and 0.5 (got {self.holdout!r})"
+            )
+        if (
+            not isinstance(self.score_every, int)
+            or isinstance(self.score_every, bool)
+            or self.score_every < 0
+        ):
+            raise ConfigError(
+                f"score_every must be a whole number of steps >= 0 (got {self.score_every!r})"
+            )
         if not _valid_device(self.device):
             raise ConfigError(
                 f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})"

@@ -42,6 +42,9 @@ class Volume:
         Intensity window (low, high) overriding the modality default.
     origin : tuple of float, optional
         World position (mm) of voxel 0, per axis; zeros when not given.
+    group : str, optional
+        Patient or scan id used to hold out whole groups (see ``engine.holdout``); defaults to
+        ``name``. Give scans of one patient the same group so they are held out together.
     """
 
     data: np.ndarray
@@ -52,6 +55,7 @@ class Volume:
     mask: np.ndarray | None = None
     window: tuple[float, float] | None = None
     origin: tuple[float, ...] | None = None
+    group: str | None = None
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -192,7 +196,12 @@ class SliceGeometry:
 
 @dataclass
 class SliceDataset:
-    """Normalised training slices and what is needed to map samples back to scan units."""
+    """Normalised training slices and what is needed to map samples back to scan units.
+
+    Every slice carries its provenance: ``sources`` (name of the volume it came from),
+    ``slice_index`` (its index along the slice axis of that volume; 0 for 2D images) and
+    ``groups`` (the patient/scan id used to hold out data, by default the source name).
+    """
 
     images: torch.Tensor  # (N, 1, size, size) float32 in [-1, 1]
     labels: torch.Tensor  # (N,) int64 class index
@@ -201,6 +210,23 @@ class SliceDataset:
     geometry: dict[str, SliceGeometry]
     conditional: bool
     sources: list[str] = field(default_factory=list)  # volume name of each slice
+    slice_index: torch.Tensor | None = None  # (N,) int64 index in the source volume
+    groups: list[str] = field(default_factory=list)  # patient/scan id of each slice
+
+    def __post_init__(self) -> None:
+        n = len(self)
+        if not self.sources:
+            self.sources = ["image"] * n
+        if self.slice_index is None:
+            self.slice_index = torch.arange(n, dtype=torch.int64)
+        self.slice_index = torch.as_tensor(self.slice_index, dtype=torch.int64)
+        if not self.groups:
+            self.groups = list(self.sources)
+        if not (len(self.sources) == len(self.groups) == len(self.slice_index) == n):
+            raise DataError(
+                f"provenance does not fit the {n} slices: {len(self.sources)} sources, "
+                f"{len(self.slice_index)} slice indices, {len(self.groups)} groups"
+            )
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -212,6 +238,31 @@ class SliceDataset:
     def counts(self) -> dict[str, int]:
         """Number of slices per class."""
         return {n: int((self.labels == i).sum()) for i, n in enumerate(self.class_names)}
+
+    def subset(self, index: Any) -> SliceDataset:
+        """The slices at ``index`` (integer indices or a boolean mask), same classes and maps.
+
+        Class names, intensity transforms and geometry are kept even when a class ends up
+        with no slice, so a subset can always be mapped back to scan units.
+        """
+        idx = torch.as_tensor(np.asarray(index))
+        if idx.dtype == torch.bool:
+            if idx.numel() != len(self):
+                raise DataError(f"mask of {idx.numel()} entries for {len(self)} slices")
+            idx = torch.nonzero(idx).flatten()
+        idx = idx.to(torch.int64).flatten()
+        pos = idx.tolist()
+        return SliceDataset(
+            images=self.images[idx],
+            labels=self.labels[idx],
+            class_names=list(self.class_names),
+            transforms=dict(self.transforms),
+            geometry=dict(self.geometry),
+            conditional=self.conditional,
+            sources=[self.sources[i] for i in pos],
+            slice_index=self.slice_index[idx].clone(),
+            groups=[self.groups[i] for i in pos],
+        )
 
     def meta(self) -> dict[str, Any]:
         """JSON-serialisable description stored in checkpoints."""
@@ -229,6 +280,7 @@ def build_dataset(
     size: int,
     slice_axis: int = 0,
     min_foreground: float = 0.05,
+    transforms: dict[str, IntensityTransform] | None = None,
     ct_window: tuple[float, float] | None = None,
 ) -> SliceDataset:
     """Slice, normalise and resize volumes into a training set.
@@ -243,6 +295,9 @@ def build_dataset(
         Axis of 3D volumes to slice along.
     min_foreground : float
         Minimum fraction of pixels above 5% of the window for a slice to be kept.
+    transforms : dict of str to IntensityTransform, optional
+        Intensity maps to use instead of fitting them (a resumed run keeps its checkpoint's);
+        every condition of the volumes must have one.
     ct_window : tuple of float, optional
         HU window of CT volumes that have no window of their own (default :data:`CT_WINDOW`).
 
@@ -253,6 +308,7 @@ def build_dataset(
     """
     if not volumes:
         raise DataError("no images given")
+    given_transforms = transforms
     named = [v.condition is not None for v in volumes]
     if any(named) and not all(named):
         missing = [v.name for v in volumes if v.condition is None]
@@ -272,12 +328,13 @@ def build_dataset(
             by_class[name] = []
         by_class[name].append(v)
 
-    images, labels, sources = [], [], []
+    images, labels, sources, slice_index, groups = [], [], [], [], []
+    used_names: set[str] = set()
     transforms: dict[str, IntensityTransform] = {}
     geometry: dict[str, SliceGeometry] = {}
     for label, name in enumerate(class_names):
         vols = by_class[name]
-        transform = IntensityTransform.fit(vols, ct_window)
+        transform = _transform_for(name, vols, given_transforms, ct_window)
         transforms[name] = transform
         for v in vols:
             slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
@@ -295,7 +352,10 @@ def build_dataset(
                 geometry[name] = geom
             images.append(resized)
             labels.append(torch.full((len(resized),), label, dtype=torch.int64))
-            sources += [v.name] * len(resized)
+            source = _unique_name(v.name, used_names)
+            sources += [source] * len(resized)
+            slice_index.append(torch.from_numpy(np.flatnonzero(keep)).to(torch.int64))
+            groups += [str(v.group) if v.group is not None else source] * len(resized)
         if name not in geometry:
             raise DataError(
                 f"condition {name!r}: every slice is near-empty "
@@ -309,7 +369,34 @@ def build_dataset(
         geometry=geometry,
         conditional=conditional,
         sources=sources,
+        slice_index=torch.cat(slice_index),
+        groups=groups,
     )
+
+
+def _unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``... when another volume already took it."""
+    out, k = name, 1
+    while out in used:
+        k += 1
+        out = f"{name} ({k})"
+    used.add(out)
+    return out
+
+
+def _transform_for(
+    name: str,
+    vols: list[Volume],
+    given: dict[str, IntensityTransform] | None,
+    ct_window: tuple[float, float] | None = None,
+) -> IntensityTransform:
+    if given is None:
+        return IntensityTransform.fit(vols, ct_window)
+    if name not in given:
+        raise DataError(
+            f"condition {name!r} is not in the checkpoint (it has {', '.join(given) or 'none'})"
+        )
+    return given[name]
 
 
 def _finite(a: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import threading
 import time
@@ -20,16 +21,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import resume as resume_check
 from .ada import AdaptiveAugment
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .data import SliceDataset
 from .devices import grad_scaler, precision_for, resolve_device
 from .ema import ema_decay, recalibrate_batchnorm, update_ema
+from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .models import build_models
+from .runlock import RunLock
 from .steps import gan_step
 
 ARCH_KEYS = ("size", "z_dim", "base_channels", "max_channels", "arch")
+# torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+log = logging.getLogger(__name__)
 
 
 class TrainingError(RuntimeError):
@@ -68,15 +75,58 @@ class Trainer:
     config : TrainConfig
         Validated settings; ``out_dir`` receives the checkpoints.
     dataset : SliceDataset
-        Training slices.
+        All slices. The trainer holds out ``config.holdout`` of them (see ``engine.holdout``);
+        only ``train_set`` ever reaches the device, ``heldout_set`` is for scoring.
     resume : path, optional
-        Checkpoint (or run folder) to continue from; architecture and classes must match.
+        Checkpoint (or run folder) to continue from; settings (but the steps and the knobs of
+        :data:`~napari_medgan.engine.resume.ALLOWED_CHANGES`), inputs and intensity transforms
+        must be the checkpoint's, and the checkpoint's held-out split is re-applied to
+        ``dataset``.
+    split : HoldoutSplit, optional
+        A split chosen by the caller (e.g. a cohort table's ``split`` column) instead of
+        ``config.holdout``; ignored on resume.
+
+    Attributes
+    ----------
+    split : HoldoutSplit
+        The held-out split (stored in every checkpoint).
+    train_set, heldout_set : SliceDataset, SliceDataset or None
+        The slices trained on, and the held-out ones (None when nothing is held out).
+    owner : str, optional
+        Who trains, shown to a second trainer refused on the same run folder (default: this
+        process's command line).
+
+    Raises
+    ------
+    RunBusyError
+        When another trainer (any process, or this one) holds ``config.out_dir``.
     """
 
     def __init__(
-        self, config: TrainConfig, dataset: SliceDataset, resume: str | Path | None = None
+        self,
+        config: TrainConfig,
+        dataset: SliceDataset,
+        resume: str | Path | None = None,
+        split: HoldoutSplit | None = None,
+        owner: str | None = None,
+    ) -> None:
+        # one trainer per run folder, taken before any checkpoint is read or written
+        self._lock = RunLock(config.validate().out_dir, owner).acquire()
+        try:
+            self._setup(config, dataset, resume, split)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _setup(
+        self,
+        config: TrainConfig,
+        dataset: SliceDataset,
+        resume: str | Path | None,
+        split: HoldoutSplit | None,
     ) -> None:
         self.config = config.validate()
+        self._inputs = resume_check.inputs_fingerprint(dataset)
         self.dataset = dataset
         if len(dataset) == 0:
             raise TrainingError("the training set is empty")
@@ -87,13 +137,24 @@ class Trainer:
         self._running.set()
         # one generator on the training device: batches, latents and augmentation are drawn there
         self._gen = torch.Generator(device=self.device).manual_seed(config.seed)
-        torch.manual_seed(config.seed)
-        self._build_networks(len(dataset.class_names) if dataset.conditional else 1)
+        with torch.random.fork_rng(devices=[]):  # weights from the run's seed; global RNG kept
+            torch.manual_seed(config.seed)
+            self._build_networks(len(dataset.class_names) if dataset.conditional else 1)
         self.step = 0
         if resume is not None:
-            self._load(load_checkpoint(resume))  # optimiser state follows its parameters' device
-        self.images = dataset.images.to(self.device)
-        self.labels = dataset.labels.to(self.device)
+            ckpt = load_checkpoint(resume)
+            self._load(ckpt)  # optimiser state follows its parameters' device
+            self.train_set, self.heldout_set, self.split = _split_from_checkpoint(ckpt, dataset)
+        elif split is not None:  # given by the caller (a cohort table's split column)
+            self.train_set, self.heldout_set = split.apply(dataset)
+            self.split = split
+        else:
+            self.train_set, self.heldout_set, self.split = split_dataset(
+                dataset, config.holdout, config.seed
+            )
+        # only training slices ever reach the tensors batches are drawn from
+        self.images = self.train_set.images.to(self.device)
+        self.labels = self.train_set.labels.to(self.device)
         preview_gen = torch.Generator().manual_seed(config.seed + 1)
         self._preview_z = torch.randn(self.n_classes, config.z_dim, generator=preview_gen)
         self.last_checkpoint: Path | None = None
@@ -123,7 +184,13 @@ class Trainer:
         total = cfg.steps
         start_step, t0 = self.step, time.perf_counter()
         stopped = False
+        self._lock.acquire()  # no-op unless a previous run() gave the folder up
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        log.info(
+            "training %s from step %d to %d on %s in %s",
+            "a conditional GAN" if self.dataset.conditional else "a GAN",
+            self.step, total, self.device, self.out_dir,
+        )
         try:
             while self.step < total:
                 if self._stop.is_set():
@@ -159,11 +226,13 @@ class Trainer:
             if self.step != self._saved_step:
                 self.save()
             raise
-        except torch.OutOfMemoryError:
+        except OUT_OF_MEMORY:
             raise TrainingError(
                 f"out of memory on {self.device} at step {self.step}; lower the batch size or "
                 "the resolution; the last checkpoint is kept"
             ) from None
+        finally:
+            self._lock.release()  # the run is over: another trainer may take the folder
 
     _last_losses: tuple[float, float, float, float] = (float("nan"),) * 4
 
@@ -249,11 +318,14 @@ class Trainer:
         """Write a checkpoint of the current state; returns its folder."""
         if self.last_checkpoint is not None and self._saved_step == self.step:
             return self.last_checkpoint
-        self.sampling_generator()
+        self._lock.acquire()  # never write into a folder another trainer holds
+        self.sampling_generator()  # G_ema's BatchNorm statistics fit its own weights
+        meta = self.dataset.meta()
+        meta["split"] = self.split.to_dict()
         ckpt = Checkpoint(
             step=self.step,
             config=self.config.to_dict(),
-            meta=self.dataset.meta(),
+            meta=meta,
             models={
                 "G": self.G.state_dict(),
                 "G_ema": self.G_ema.state_dict(),
@@ -261,30 +333,18 @@ class Trainer:
             },
             optimizers={"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             rng_state=self._gen.get_state(),
-            extra={"ada": self.ada.state_dict()},
+            extra={"inputs": self._inputs, "ada": self.ada.state_dict()},
         )
         self.last_checkpoint = save_checkpoint(
             self.out_dir, ckpt, keep=self.config.keep_checkpoints
         )
         self._saved_step = self.step
+        log.info("checkpoint at step %d: %s", self.step, self.last_checkpoint)
         return self.last_checkpoint
 
     def _load(self, ckpt: Checkpoint) -> None:
-        for key in ARCH_KEYS:
-            if ckpt.config.get(key) != getattr(self.config, key):
-                raise CheckpointError(
-                    f"cannot resume: checkpoint has {key}={ckpt.config.get(key)}, "
-                    f"settings say {getattr(self.config, key)}"
-                )
-        names = ckpt.meta.get("class_names")
-        if (
-            names != self.dataset.class_names
-            or ckpt.meta.get("conditional") != self.dataset.conditional
-        ):
-            raise CheckpointError(
-                f"cannot resume: checkpoint conditions {names} differ from the data's "
-                f"{self.dataset.class_names}"
-            )
+        resume_check.check_config(ckpt.config, self.config)
+        resume_check.check_inputs(ckpt.meta, ckpt.extra, self.dataset, self._inputs)
         try:
             self.G.load_state_dict(ckpt.models["G"])
             self.G_ema.load_state_dict(ckpt.models["G_ema"])
@@ -299,14 +359,13 @@ class Trainer:
         if "ada" in ckpt.extra:
             self.ada.load_state_dict(ckpt.extra["ada"])
         self.step = ckpt.step
-        if self.step >= self.config.steps:
-            raise CheckpointError(
-                f"the checkpoint is at step {self.step}; set more steps than that to continue"
-            )
+        resume_check.check_steps(self.step, self.config)
+        log.info("resuming %s at step %d", ckpt.path, self.step)
 
     def close(self) -> None:
-        """Drop tensors and free cached accelerator memory."""
-        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels"):
+        """Give the run folder up, drop tensors and free cached accelerator memory."""
+        self._lock.release()
+        for name in ("G", "D", "G_ema", "opt_g", "opt_d", "images", "labels", "heldout_set"):
             if hasattr(self, name):
                 delattr(self, name)
         if self.device.type == "cuda":
@@ -314,3 +373,23 @@ class Trainer:
         elif self.device.type == "mps":
             with contextlib.suppress(Exception):
                 torch.mps.empty_cache()
+
+
+def _split_from_checkpoint(
+    ckpt: Checkpoint, dataset: SliceDataset
+) -> tuple[SliceDataset, SliceDataset | None, HoldoutSplit]:
+    """Re-apply the held-out split a checkpoint was trained with to the rebuilt ``dataset``."""
+    record = ckpt.meta.get("split")
+    if record is None:  # trained before held-out splits existed: it saw every slice
+        train, heldout, split = split_dataset(dataset, 0.0, 0)
+        split.reason = "the checkpoint was trained without a held-out split"
+        return train, heldout, split
+    try:
+        split = HoldoutSplit.from_dict(record)
+        train, heldout = split.apply(dataset)
+    except HoldoutError as exc:
+        raise CheckpointError(
+            f"cannot resume from {ckpt.path}: {exc}; give the same scans, conditions and "
+            "slice settings as the run was started with"
+        ) from None
+    return train, heldout, split

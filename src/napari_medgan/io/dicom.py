@@ -7,7 +7,7 @@ identifiers are never copied into ``metadata``.
 
 from __future__ import annotations
 
-import os
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +18,15 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_modality_lut
 
+from .dicom_find import (
+    DICOM_SUFFIXES,
+    PROBE_LIMIT,
+    dicom_files_in,
+    has_dicom_magic,
+    is_dicom_file,
+)
 from .types import (
     ImageData,
     ReadError,
@@ -28,43 +36,23 @@ from .types import (
     with_time_axis,
 )
 
-DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+__all__ = [  # the finders stay importable from here
+    "DICOM_SUFFIXES",
+    "PROBE_LIMIT",
+    "DicomSeriesWarning",
+    "dicom_files_in",
+    "has_dicom_magic",
+    "is_dicom_file",
+    "read_dicom",
+]
 _DECODER_HINT = (
     "install a decoder, e.g. `pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg` "
     "or `pip install python-gdcm`"
 )
 
 
-def has_dicom_magic(path: str | Path) -> bool:
-    """Return True if the file carries the DICOM preamble marker ``DICM`` at byte 128."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def is_dicom_file(path: str | Path) -> bool:
-    """Return True for a file with a DICOM suffix or the DICOM preamble marker."""
-    path = Path(path)
-    if not path.is_file() or path.name.upper() == "DICOMDIR":
-        return False
-    return path.suffix.lower() in DICOM_SUFFIXES or has_dicom_magic(path)
-
-
-def dicom_files_in(folder: str | Path, limit: int | None = None) -> list[Path]:
-    """Return DICOM files below ``folder`` (recursively, sorted), at most ``limit`` of them."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            candidate = Path(root) / name
-            if is_dicom_file(candidate):
-                found.append(candidate)
-                if limit is not None and len(found) >= limit:
-                    return found
-    return found
+class DicomSeriesWarning(UserWarning):
+    """A series (or files) in a DICOM folder was skipped; the others were read."""
 
 
 @dataclass
@@ -82,6 +70,7 @@ class _Frame:
     order: tuple[float, ...]
     window: tuple[float, float] | None
     as_float: bool = False
+    lut: Dataset | None = None  # holds the Modality LUT module (rescale or LUT sequence)
 
 
 def read_dicom(path: str | Path) -> list[ImageData]:
@@ -128,6 +117,7 @@ def _read_folder(folder: Path) -> list[ImageData]:
     singles: list[tuple[Dataset, Path]] = []
     images: list[ImageData] = []
     skipped: list[str] = []
+    problems: list[str] = []
     for file in files:
         try:
             ds = _dcmread(file)
@@ -137,18 +127,44 @@ def _read_folder(folder: Path) -> list[ImageData]:
         if "PixelData" not in ds:
             skipped.append(file.name)
         elif _is_multiframe(ds):
-            images.append(_multiframe_image(ds, file))
+            try:
+                _refuse_colour(ds, str(file))
+                images.append(_multiframe_image(ds, file))
+            except ReadError as exc:
+                problems.append(str(exc))
         else:
             singles.append((ds, file))
     if singles:
-        images.extend(_group_and_stack(singles, str(folder)))
+        images.extend(_group_and_stack(singles, str(folder), problems))
+    unreadable = [n for n in skipped if not n.upper().startswith("DICOMDIR")]
     if not images:
-        raise ReadError(
-            f"{folder}: folder holds no DICOM images ({len(skipped)} files without pixels)"
+        detail = "; ".join(problems) if problems else f"{len(skipped)} files without pixels"
+        raise ReadError(f"{folder}: folder holds no readable DICOM images ({detail})")
+    for problem in problems:
+        warnings.warn(f"skipped {problem}", DicomSeriesWarning, stacklevel=3)
+    if unreadable:
+        shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+        warnings.warn(
+            f"{folder}: skipped {len(unreadable)} file(s) that are not readable DICOM images: "
+            f"{shown}",
+            DicomSeriesWarning,
+            stacklevel=3,
         )
     for image in images:
         image.metadata["skipped_files"] = skipped
+        image.metadata["skipped_series"] = problems
     return images
+
+
+def _refuse_colour(ds: Dataset, where: str) -> None:
+    """Raise ReadError for colour images (this plugin trains on grey-level scans)."""
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2") or "")
+    if samples > 1 or not photometric.startswith("MONOCHROME"):
+        raise ReadError(
+            f"{where}: series '{_series_name(ds, Path(where))}' is a colour image "
+            f"({photometric}, {samples} samples per pixel); only grey-level images are supported"
+        )
 
 
 def _is_multiframe(ds: Dataset) -> bool:
@@ -211,11 +227,18 @@ def _frame_from_single(ds: Dataset, path: Path) -> _Frame:
         ),
         window=_window(ds),
         as_float=str(ds.get("Modality", "")) == "CT",
+        lut=ds,
     )
 
 
-def _group_and_stack(items: list[tuple[Dataset, Path]], source: str) -> list[ImageData]:
-    """Group single-frame datasets by series and orientation, then stack each group."""
+def _group_and_stack(
+    items: list[tuple[Dataset, Path]], source: str, problems: list[str] | None = None
+) -> list[ImageData]:
+    """Group single-frame datasets by series and orientation, then stack each group.
+
+    With ``problems`` (a folder), a series that cannot be read is recorded there and skipped;
+    without it the ReadError propagates.
+    """
     groups: dict[tuple, list[tuple[Dataset, Path]]] = defaultdict(list)
     for ds, file in items:
         iop = ds.get("ImageOrientationPatient")
@@ -230,8 +253,16 @@ def _group_and_stack(items: list[tuple[Dataset, Path]], source: str) -> list[Ima
         name = _series_name(first, first_path)
         if per_series[uid] > 1:
             name = f"{name} ({_plane_name(members[0][0])})"
-        frames = [_frame_from_single(ds, file) for ds, file in members]
-        image = _stack(frames, name, source if len(members) > 1 else str(first_path))
+        where = source if len(members) > 1 else str(first_path)
+        try:
+            _refuse_colour(first, where)
+            frames = [_frame_from_single(ds, file) for ds, file in members]
+            image = _stack(frames, name, where)
+        except ReadError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+            continue
         image.modality = str(first.get("Modality", "OT") or "OT")
         image.metadata.update(_series_facts(first, len(members)))
         images.append(image)
@@ -345,12 +376,30 @@ def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
 
 
 def _rescaled(frame: _Frame) -> np.ndarray:
+    """Decoded pixels through the Modality LUT (pydicom's), e.g. stored values -> HU."""
     pixels = frame.load()
     if pixels.ndim != 2:
         raise ReadError(f"frame of shape {pixels.shape}: colour DICOM images are not supported")
-    if frame.slope == 1.0 and frame.intercept == 0.0 and not frame.as_float:
+    lut = frame.lut
+    has_lut_seq = lut is not None and "ModalityLUTSequence" in lut
+    if frame.slope == 1.0 and frame.intercept == 0.0 and not frame.as_float and not has_lut_seq:
         return pixels
-    return (pixels.astype(np.float64) * frame.slope + frame.intercept).astype(np.float32)
+    if lut is None:
+        lut = Dataset()
+    if not has_lut_seq:  # per-frame rescale of enhanced objects lives in functional groups
+        lut = _rescale_module(lut, frame.slope, frame.intercept)
+    return np.asarray(apply_modality_lut(pixels, lut), dtype=np.float32)
+
+
+def _rescale_module(src: Dataset, slope: float, intercept: float) -> Dataset:
+    """A Modality LUT module holding only ``slope`` and ``intercept`` (pydicom applies it)."""
+    out = Dataset()
+    for keyword in ("BitsStored", "PixelRepresentation"):
+        if keyword in src:
+            setattr(out, keyword, src[keyword].value)
+    out.RescaleSlope = slope
+    out.RescaleIntercept = intercept
+    return out
 
 
 def _multiframe_image(ds: Dataset, path: Path) -> ImageData:
@@ -405,6 +454,7 @@ def _multiframe_image(ds: Dataset, path: Path) -> ImageData:
                 ),
                 window=_window(voi) or _window(ds),
                 as_float=str(ds.get("Modality", "")) == "CT",
+                lut=ds,
             )
         )
     image = _stack(frames, _series_name(ds, path), str(path))

@@ -88,6 +88,8 @@ def nifti_image_to_imagedata(
         "dtype": str(arr.dtype),
         **nan_facts(arr),
     }
+    if _intent(header) == "label":
+        facts["labels_hint"] = True
     if arr.ndim == 4:
         zooms = header.get_zooms()
         facts["time_step"] = float(zooms[3]) if len(zooms) > 3 else 1.0
@@ -101,6 +103,13 @@ def nifti_image_to_imagedata(
         contrast_limits=finite_limits(arr),
         metadata=facts,
     )
+
+
+def _intent(header) -> str:
+    try:
+        return str(header.get_intent()[0])
+    except (AttributeError, KeyError, ValueError):
+        return ""
 
 
 def _text(value: object) -> str:
@@ -123,6 +132,11 @@ def imagedata_to_nifti(image: ImageData) -> nib.Nifti1Image:
         data = data.astype(np.uint8)
     if data.dtype == np.float16:
         data = data.astype(np.float32)
+    if data.dtype in (np.int64, np.uint64):  # napari labels are often 64-bit; NIfTI tools are not
+        if data.size == 0 or (
+            data.min() >= np.iinfo(np.int32).min and data.max() <= np.iinfo(np.int32).max
+        ):
+            data = data.astype(np.int32)
     lps_xyz = zyx_to_lps_xyz(image.index_to_world())
     ras = _RAS_TO_LPS @ lps_xyz
     spatial_xyz = np.moveaxis(data, (-1, -2, -3), (0, 1, 2))  # (t, z, y, x) -> (x, y, z, t)
@@ -130,6 +144,8 @@ def imagedata_to_nifti(image: ImageData) -> nib.Nifti1Image:
     img.header.set_qform(ras, code=1)
     img.header.set_sform(ras, code=1)
     img.header.set_xyzt_units("mm", "sec")
+    if image.metadata.get("layer_type") == "labels":
+        img.header.set_intent("label")  # NIFTI_INTENT_LABEL: the reader opens it as Labels
     if data.ndim == 4:
         zooms = list(img.header.get_zooms())
         zooms[3] = float(image.metadata.get("time_step", 1.0))

@@ -22,6 +22,7 @@ from .types import (
 )
 
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
+LABELS_KEY = "napari_layer_type"
 # Sign that turns each world axis of a NRRD space into LPS.
 _SPACE_SIGNS = {
     "left-posterior-superior": (1.0, 1.0, 1.0),
@@ -77,6 +78,8 @@ def read_nrrd(path: str | Path) -> list[ImageData]:
         "kinds": [str(k) for k in header.get("kinds", [])],
         **nan_facts(arr),
     }
+    if str(header.get(LABELS_KEY, "")) == "labels" or path.name.lower().endswith(".seg.nrrd"):
+        facts["labels_hint"] = True
     name = path.name[: -len(path.suffix)] if path.suffix else path.name
     return [
         ImageData(
@@ -147,6 +150,8 @@ def write_nrrd(path: str | Path, image: ImageData) -> Path:
     }
     if image.modality and image.modality != "OT":
         header["modality"] = image.modality
+    if image.metadata.get("layer_type") == "labels":
+        header[LABELS_KEY] = "labels"  # a key/value pair; the reader opens it as Labels
     fortran = np.moveaxis(data, (-1, -2, -3), (0, 1, 2))  # (t, z, y, x) -> (x, y, z, t)
     nrrd.write(str(path), np.asfortranarray(fortran), header, index_order="F")
     return path

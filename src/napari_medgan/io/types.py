@@ -81,11 +81,12 @@ class ImageData:
         aff[:3, 3] = org
         return aff
 
-    def to_layer_data(self) -> tuple[np.ndarray, dict[str, Any], str]:
-        """Return a napari LayerDataTuple ``(data, kwargs, "image")``.
+    def to_layer_data(self, layer_type: str = "image") -> tuple[np.ndarray, dict[str, Any], str]:
+        """Return a napari LayerDataTuple ``(data, kwargs, layer_type)``.
 
         ``scale`` and ``translate`` are the spacing and origin; a rotation or shear becomes the
         layer ``affine``, applied about the origin so that ``translate`` stays the origin.
+        ``layer_type`` is "image" or "labels" (labels get no contrast limits).
         """
         kwargs: dict[str, Any] = {
             "name": self.name,
@@ -93,11 +94,11 @@ class ImageData:
             "translate": self.origin,
             "metadata": {**self.metadata, "modality": self.modality},
         }
-        if self.contrast_limits is not None:
+        if self.contrast_limits is not None and layer_type == "image":
             kwargs["contrast_limits"] = self.contrast_limits
         if self.affine is not None and self.data.ndim >= 3:
             kwargs["affine"] = _layer_affine(self.affine, self.spacing[-3:], self.data.ndim)
-        return self.data, kwargs, "image"
+        return self.data, kwargs, layer_type
 
 
 def _layer_affine(index_to_world: np.ndarray, spacing: tuple[float, ...], ndim: int) -> np.ndarray:
@@ -209,8 +210,10 @@ def image_from_layer(data: Any, attributes: dict[str, Any]) -> ImageData:
     """Rebuild an ImageData from napari layer data and its attributes (scale, translate, affine)."""
     arr = np.asarray(data)
     ndim = arr.ndim
-    scale = tuple(attributes.get("scale") or (1.0,) * ndim)
-    translate = tuple(attributes.get("translate") or (0.0,) * ndim)
+    scale = attributes.get("scale")
+    translate = attributes.get("translate")
+    scale = tuple(float(v) for v in (scale if scale is not None else (1.0,) * ndim))
+    translate = tuple(float(v) for v in (translate if translate is not None else (0.0,) * ndim))
     metadata = dict(attributes.get("metadata") or {})
     layer_aff = attributes.get("affine")
     affine = None

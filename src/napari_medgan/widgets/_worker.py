@@ -28,6 +28,7 @@ from napari_medgan.engine import (
     Volume,
     build_dataset,
 )
+from napari_medgan.engine.resume import resume_transforms
 
 EXPECTED_ERRORS = (CheckpointError, ConfigError, DataError, TrainingError, MemoryError)
 
@@ -59,13 +60,19 @@ class TrainJob:
     """
 
     def __init__(
-        self, config: TrainConfig, volumes: list[Volume], resume: str | Path | None = None
+        self,
+        config: TrainConfig,
+        volumes: list[Volume],
+        resume: str | Path | None = None,
+        dataset: SliceDataset | None = None,
+        split=None,
     ) -> None:
         self.config = config.replace()  # a snapshot: editing the form cannot race the loop
         self.volumes = volumes
         self.resume = resume
         self.trainer: Trainer | None = None
-        self.dataset: SliceDataset | None = None
+        self.dataset: SliceDataset | None = dataset  # prepared already (a cohort), or built here
+        self.split = split  # a cohort table's held-out split, else the trainer's own
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._stop = False
@@ -75,10 +82,16 @@ class TrainJob:
         """Build, train, clean up; never raises the expected errors."""
         try:
             cfg = self.config.validate()
-            self.dataset = build_dataset(
-                self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground, ct_window=cfg.ct_window
+            if self.dataset is None:
+                self.dataset = build_dataset(
+                    self.volumes, cfg.size, cfg.slice_axis, cfg.min_foreground,
+                    transforms=resume_transforms(self.resume),  # a resumed run keeps its windows
+                    ct_window=cfg.ct_window,
+                )
+            trainer = Trainer(
+                cfg, self.dataset, resume=self.resume, split=self.split,
+                owner="napari Train widget",
             )
-            trainer = Trainer(cfg, self.dataset, resume=self.resume)
             with self._lock:
                 self.trainer = trainer
                 if self._stop:

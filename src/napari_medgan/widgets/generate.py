@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
+import numpy as np
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
@@ -19,9 +21,10 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
-from napari_medgan.io import WriteError, write_nifti, write_synthetic_dicom
-from napari_medgan.io.types import image_from_layer
+from napari_medgan.io import WriteError
+from napari_medgan.io import napari_hooks as hooks
 
+from .export_dataset import open_export_dialog
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
 
@@ -60,6 +63,8 @@ class GenerateWidget(QWidget):
         self.swap_btn.setToolTip("one seed rendered under every condition, stacked on a new axis")
         self.save_target = QComboBox()
         self.save_btn = QPushButton("Save…")
+        self.export_btn = QPushButton("Export dataset…")
+        self.export_btn.setToolTip("one file per sample plus manifest.csv, in the background")
         self._build_layout()
 
         self.checkpoint.changed.connect(lambda v: self.load(v))
@@ -67,6 +72,7 @@ class GenerateWidget(QWidget):
         self.generate_btn.clicked.connect(self.generate)
         self.swap_btn.clicked.connect(self.condition_swap)
         self.save_btn.clicked.connect(self._save_dialog)
+        self.export_btn.clicked.connect(lambda: open_export_dialog(self))
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed):
             ev.connect(self._refresh_layers)
@@ -99,6 +105,7 @@ class GenerateWidget(QWidget):
         save.addWidget(self.save_btn)
         layout.addWidget(QLabel("<b>Save a generated layer</b>"))
         layout.addLayout(save)
+        layout.addWidget(self.export_btn)
         layout.addStretch(1)
 
     # ------------------------------------------------------------------ model
@@ -171,29 +178,32 @@ class GenerateWidget(QWidget):
         return layer
 
     def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
-        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``)."""
+        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``).
+
+        The same writers as File ▸ Save: geometry from scale, translate and affine; the DICOM
+        writer refuses layers not generated here, changed since, or from a flagged checkpoint.
+        """
         self._warn_if_flagged(layer.metadata.get("model"))
-        image = image_from_layer(
-            layer.data,
-            {
-                "name": layer.name,
-                "scale": tuple(layer.scale),
-                "translate": tuple(layer.translate),
-                "metadata": {k: v for k, v in layer.metadata.items() if isinstance(v, (str, int))},
-            },
-        )
-        image.modality = str(layer.metadata.get("modality", "OT"))
+        attributes = {
+            "name": layer.name,
+            "scale": tuple(layer.scale),
+            "translate": tuple(layer.translate),
+            "affine": layer.affine.affine_matrix,
+            "metadata": dict(layer.metadata),
+        }
         try:
-            if image.data.ndim > 3:
+            if np.ndim(layer.data) > 3:
                 raise WriteError(
                     f"{layer.name}: a condition-swap stack is 4D; save one condition at a time"
                 )
             if dicom:
-                written = write_synthetic_dicom(path, image, description=layer.name)
-                out = Path(path)
+                written = hooks.write_dicom(str(path), layer.data, attributes)
+                out = Path(written[0]).parent
                 show_info(f"Saved {len(written)} DICOM slices in {out}")
             else:
-                out = write_nifti(path, image)
+                with warnings.catch_warnings():  # the flag was shown above, once
+                    warnings.simplefilter("ignore", UserWarning)
+                    out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
                 show_info(f"Saved {out}")
         except (WriteError, OSError) as exc:
             show_error(f"Cannot save {layer.name}: {exc}")
@@ -257,6 +267,7 @@ class GenerateWidget(QWidget):
     def _update_buttons(self) -> None:
         ok = self.sampler is not None
         self.generate_btn.setEnabled(ok)
+        self.export_btn.setEnabled(ok)
         self.swap_btn.setEnabled(ok and self.sampler.conditional)
         self.condition.setEnabled(ok and self.sampler.conditional)
         self.save_btn.setEnabled(self.save_target.count() > 0)

@@ -9,9 +9,12 @@ import numpy as np
 from napari.layers import Layer
 
 from napari_medgan.engine import Sampler
+from napari_medgan.io.placement import layer_frame, place_stack, placed_image
+from napari_medgan.io.synthetic import GENERATED_KEY, generated_marker
 
-GENERATED_KEY = "medgan_generated"
-GAP_MM = 10.0
+from .state import memorization
+
+__all__ = ["GENERATED_KEY", "model_name", "sample_layer", "swap_layer", "unique_name"]
 
 
 def model_name(sampler: Sampler) -> str:
@@ -31,44 +34,47 @@ def unique_name(viewer, name: str) -> str:
     return out
 
 
-def _placement(viewer, sampler: Sampler, condition: str, ref: Layer | None, beside: bool):
-    """Scale and translate of a 3D ``(z, y, x)`` stack of native slices, and the slice axis."""
+def _place(viewer, sampler: Sampler, condition: str, stack: np.ndarray, ref: Layer | None):
+    """The shared placement rule (io.placement) with the reference layer's frame.
+
+    Sample 0 goes on the grid slice nearest to the slice the viewer shows, so new samples appear
+    where the user is looking; nothing is offset for display.
+    """
     geom = sampler.geometry[condition]
-    axis = sampler.config.slice_axis
-    in_plane = list(geom.native_spacing)
-    scale = in_plane.copy()
-    scale.insert(axis, geom.slice_spacing)
     if ref is None:
-        return np.asarray(scale), np.zeros(3), axis
-    ref_translate = np.asarray(ref.translate, dtype=float)
-    translate = np.zeros(3)
-    if ref.ndim >= 3:
-        translate[:] = ref_translate[-3:]
-        # sample 0 sits on the slice the viewer shows now
-        point = np.asarray(viewer.dims.point, dtype=float)
-        translate[axis] = point[-3 + axis] if len(point) >= 3 else translate[axis]
-    else:
-        axis = 0
-        scale = [geom.slice_spacing, *in_plane]
-        translate[1:] = ref_translate[-2:]
-    if beside:
-        side = 2 if axis != 2 else 1
-        ext = np.asarray(ref.extent.world, dtype=float)
-        translate[side] = ext[1, -3 + side] + GAP_MM if ext.shape[1] >= 3 else (ext[1, -1] + GAP_MM)
-    return np.asarray(scale), translate, axis
+        return place_stack(geom, stack)
+    frame = layer_frame(ref.ndim, ref.scale, ref.translate, ref.affine)
+    point = np.asarray(viewer.dims.point, dtype=float)
+    at = point[-3:] if ref.ndim >= 3 and len(point) >= 3 else None
+    return place_stack(geom, stack, frame, f"layer '{ref.name}'", at_world=at)
 
 
-def _meta(sampler: Sampler, seed: int, ref: Layer | None, **extra: Any) -> dict[str, Any]:
+def _layer_kwargs(
+    sampler: Sampler,
+    data: np.ndarray,
+    placement,
+    name: str,
+    seed: int,
+    ref: Layer | None,
+    limits: tuple[float, float],
+    **extra: Any,
+) -> dict[str, Any]:
+    modality = str(ref.metadata.get("modality", "OT")) if ref is not None else "OT"
+    kinds = {sampler.transforms[c].kind for c in extra.get("conditions", [extra.get("condition")])}
+    if modality.upper() == "CT" and kinds != {"window"}:
+        modality = "OT"  # not trained on HU-windowed CT: the samples are not in HU
     meta = {
-        GENERATED_KEY: True,
         "model": str(sampler.path),
         "step": int(sampler.step),
         "seed": int(seed),
-        "modality": str(ref.metadata.get("modality", "OT")) if ref is not None else "OT",
         "synthetic": True,
+        **extra,
+        **generated_marker(
+            data, sampler.path, sampler.step, seed, memorization.reasons(sampler.path)
+        ),
     }
-    meta.update(extra)
-    return meta
+    image = placed_image(data, placement, name, modality, meta, limits)
+    return image.to_layer_data()[1]
 
 
 def sample_layer(
@@ -78,29 +84,30 @@ def sample_layer(
     condition: str | None,
     seed: int,
     ref: Layer | None,
-    beside: bool = True,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(n, H, W)`` native samples -> a 3D stack along the training slice axis."""
     cond = condition or sampler.class_names[0]
-    scale, translate, axis = _placement(viewer, sampler, cond, ref, beside)
-    data = np.moveaxis(images, 0, axis)
+    data, placement = _place(viewer, sampler, cond, images, ref)
     label = f"{cond} " if sampler.conditional else ""
-    name = f"{model_name(sampler)} {label}step{sampler.step} seed{seed}"
+    name = unique_name(viewer, f"{model_name(sampler)} {label}step{sampler.step} seed{seed}")
     window = sampler.transforms[cond]
-    kwargs = {
-        "name": unique_name(viewer, name),
-        "scale": tuple(scale),
-        "translate": tuple(translate),
-        "contrast_limits": (window.low, window.high),
-        "metadata": _meta(
-            sampler, seed, ref, condition=cond, n=int(images.shape[0]), units="native"
-        ),
-    }
+    kwargs = _layer_kwargs(
+        sampler,
+        data,
+        placement,
+        name,
+        seed,
+        ref,
+        (window.low, window.high),
+        condition=cond,
+        n=int(images.shape[0]),
+        units="native",
+    )
     return data, kwargs
 
 
 def swap_layer(
-    viewer, sampler: Sampler, images: np.ndarray, seed: int, ref: Layer | None, beside: bool = True
+    viewer, sampler: Sampler, images: np.ndarray, seed: int, ref: Layer | None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(C, n, H, W)`` condition swap -> 4D ``(condition, z, y, x)`` layer.
 
@@ -118,18 +125,20 @@ def swap_layer(
     else:
         images = np.stack([w.forward(im) for w, im in zip(windows, images)])
         units, limits = "model [-1, 1] per condition", (-1.0, 1.0)
-    scale, translate, axis = _placement(viewer, sampler, names[0], ref, beside)
-    data = np.moveaxis(images, 1, axis + 1)
-    labels = ["z", "y", "x"]  # the stack shares the scans' axes, so it keeps their names
+    data, placement = _place(viewer, sampler, names[0], images, ref)
     name = f"{model_name(sampler)} swap step{sampler.step} seed{seed} [{' | '.join(names)}]"
-    kwargs = {
-        "name": unique_name(viewer, name),
-        "scale": (1.0, *scale),
-        "translate": (0.0, *translate),
-        "contrast_limits": limits,
-        "axis_labels": ("condition", *labels),
-        "metadata": _meta(
-            sampler, seed, ref, conditions=list(names), units=units, axis0="condition"
-        ),
-    }
+    kwargs = _layer_kwargs(
+        sampler,
+        data,
+        placement,
+        unique_name(viewer, name),
+        seed,
+        ref,
+        limits,
+        conditions=list(names),
+        units=units,
+        axis0="condition",
+    )
+    # the stack shares the scans' axes, so it keeps their names
+    kwargs["axis_labels"] = ("condition", "z", "y", "x")
     return data, kwargs

@@ -20,10 +20,13 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_medgan.engine import ConfigError, DataError, TrainReport
+from napari_medgan.engine import CheckpointError, ConfigError, DataError, TrainReport
 from napari_medgan.engine.checkpoint import LATEST
+from napari_medgan.engine.resume import check_config, check_steps, read_run
+from napari_medgan.engine.runlock import check_free
 
 from ._worker import JobFailed, JobReady, TrainJob, start_job
+from .cohort_input import CohortInput
 from .layers import check_conditions, to_volumes
 from .loss_plot import LossPlot
 from .preview import show_preview
@@ -55,6 +58,7 @@ class TrainWidget(QWidget):
         self._jobs: list[TrainJob] = []  # shared with the shutdown hooks (no reference to self)
 
         self.table = LayerTable(napari_viewer)
+        self.cohort = CohortInput()
         self.unconditional = QCheckBox("no conditions (plain GAN over all ticked layers)")
         self.mask = QComboBox()
         self.mask.setToolTip("only slices where this Labels layer is non-empty are used")
@@ -96,6 +100,8 @@ class TrainWidget(QWidget):
         layout.addWidget(QLabel("<b>Training images</b> (one condition per name)"))
         layout.addWidget(self.table)
         layout.addWidget(self.unconditional)
+        layout.addWidget(QLabel("<b>…or a cohort on disk</b> (folder tree or table)"))
+        layout.addWidget(self.cohort)
         form = QFormLayout()
         form.addRow("mask", self.mask)
         layout.addLayout(form)
@@ -119,6 +125,8 @@ class TrainWidget(QWidget):
         """Check the inputs and start (or resume) training; False if nothing started."""
         if self.state is not TrainState.IDLE:
             return False
+        if self.cohort.active():
+            return self._start_cohort()
         conditional = not self.unconditional.isChecked()
         choices = self.table.choices()
         try:
@@ -129,12 +137,43 @@ class TrainWidget(QWidget):
         except (DataError, ConfigError) as exc:
             show_error(f"Cannot start training: {exc}")
             return False
+        self._source = choices[0].layer
+        return self._launch(volumes)
+
+    def _start_cohort(self) -> bool:
+        """Prepare the cohort's slices in the background, then train on them."""
+        try:
+            self.settings.config.validate()
+        except ConfigError as exc:
+            show_error(f"Cannot start training: {exc}")
+            return False
+        if not self.cohort.start(self.settings.config, self._on_cohort_ready):
+            return False
+        self._source = None
+        self._set_state(TrainState.STARTING)
+        self.status.setText("Preparing the cohort's slices (Cancel preparation stops it)…")
+        return True
+
+    def _on_cohort_ready(self, dataset, split=None) -> None:
+        if self._closed or dataset is None:
+            self._set_state(TrainState.IDLE)
+            return
+        self.state = TrainState.IDLE
+        self._launch([], dataset, split)
+
+    def _launch(self, volumes, dataset=None, split=None) -> bool:
         out = Path(self.settings.config.out_dir).expanduser()
         resume = out if (out / LATEST).exists() else None
-        self._source = choices[0].layer
+        try:
+            _check_resume(out, resume, self.settings.config)
+        except CheckpointError as exc:
+            show_error(f"Cannot start training: {exc}")
+            return False
         if resume is None:
             self.plot.clear()
-        self.job = TrainJob(self.settings.config, volumes, resume=resume)
+        self.job = TrainJob(
+            self.settings.config, volumes, resume=resume, dataset=dataset, split=split
+        )
         self._jobs[:] = [self.job]
         self._set_state(TrainState.STARTING)
         self.status.setText("Preparing slices" + (f" (resuming {out})" if resume else "") + "…")
@@ -156,6 +195,8 @@ class TrainWidget(QWidget):
 
     def stop(self) -> None:
         """Finish the current step, save a checkpoint, end the run."""
+        if self.cohort.busy():
+            self.cohort.cancel()
         if self.job is not None and self.state is not TrainState.IDLE:
             self.job.stop()
             self._set_state(TrainState.STOPPING)
@@ -252,8 +293,20 @@ class TrainWidget(QWidget):
     def _update_resume_note(self, *_args) -> None:
         out = Path(self.settings.config.out_dir).expanduser()
         if (out / LATEST).exists():
-            name = (out / LATEST).read_text().strip()
-            self.resume_note.setText(f"↻ {out.name} holds a run ({name}): Start resumes it.")
+            try:  # a run is continued with its own settings: show them in the form
+                saved = read_run(out)
+            except CheckpointError as exc:
+                self.resume_note.setText(f"⚠ {out.name}: {exc}")
+                return
+            keep = ("device", "out_dir")  # where it runs is the user's choice
+            adopt = {k: v for k, v in vars(saved.config).items() if k not in keep}
+            if any(getattr(self.settings.config, k) != v for k, v in adopt.items()):
+                self.settings.apply(**adopt)
+            more = "" if saved.step < saved.config.steps else " (raise steps to continue)"
+            self.resume_note.setText(
+                f"↻ {out.name} holds a run at step {saved.step}: Start resumes it with its "
+                f"settings{more}."
+            )
         else:
             self.resume_note.setText(f"New run in {out}")
 
@@ -270,6 +323,15 @@ class TrainWidget(QWidget):
         self._shutdown()
         self.plot.stop_timer()
         super().closeEvent(event)
+
+
+def _check_resume(out: Path, resume: Path | None, config) -> None:
+    """Refuse a busy run folder, and a resume whose settings differ from its checkpoint's."""
+    check_free(out)
+    if resume is not None:
+        saved = read_run(resume)
+        check_config(saved.config, config)
+        check_steps(saved.step, config)
 
 
 def _stop_all(jobs: list[TrainJob], timeout_s: float = 10.0) -> None:

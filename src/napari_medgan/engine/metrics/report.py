@@ -1,4 +1,8 @@
-"""Markdown report with PNG plots (matplotlib, Agg backend, imported lazily)."""
+"""Markdown report with PNG plots (matplotlib figures drawn by Agg directly, imported lazily).
+
+No pyplot and no ``matplotlib.use``: writing a report never switches the backend of a napari
+session or registers figures with pyplot.
+"""
 
 from __future__ import annotations
 
@@ -123,10 +127,7 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
 
 
 def _plots(result: EvaluationResult, out: Path) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _AggFigures  # pyplot's subplots() without pyplot's global state
 
     data = result.to_dict()
     names = []
@@ -189,10 +190,20 @@ def _pairs_plot(result: EvaluationResult, path: Path, plt) -> str:
     return _save(fig, path)
 
 
+class _AggFigures:
+    """``subplots`` like pyplot's, on a bare Figure with its own Agg canvas."""
+
+    @staticmethod
+    def subplots(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: Any):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        FigureCanvasAgg(fig)
+        return fig, fig.subplots(*args, **kwargs)
+
+
 def _save(fig, path: Path) -> str:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return path.name

@@ -1,0 +1,114 @@
+"""The Train widget continues a run with the run's own settings and windows, and never shares it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from napari_medgan.engine import IntensityTransform
+from napari_medgan.engine.resume import read_run
+from napari_medgan.engine.runlock import RunLock
+from napari_medgan.widgets.state import TrainState
+from napari_medgan.widgets.train import TrainWidget
+
+pytestmark = pytest.mark.gui
+TINY = dict(
+    size=32, batch_size=8, base_channels=8, max_channels=32, z_dim=16, augment=(), ema_decay=0.9,
+    checkpoint_every=0, device="cpu", min_foreground=0.05,
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def add_mni(viewer, mni, names=("T1", "GM")):
+    for name in names:
+        image = mni[name]
+        viewer.add_image(
+            image.data, name=name, scale=image.spacing, translate=image.origin,
+            metadata={"modality": "MR"},
+        )  # fmt: skip
+
+
+def make_widget(viewer, tmp_path, steps=20, preview_every=5) -> TrainWidget:
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.settings.apply(
+        steps=steps, preview_every=preview_every, out_dir=str(tmp_path / "run"), **TINY
+    )
+    return widget
+
+
+def wait_idle(qtbot, widget, timeout=90_000):
+    qtbot.waitUntil(lambda: widget.state is TrainState.IDLE, timeout=timeout)
+
+
+def _errors(notes):
+    return [m for lvl, m in notes if lvl == "error"]
+
+
+def test_resume_takes_settings_and_windows_from_the_checkpoint(
+    make_napari_viewer, qtbot, tmp_path, mni_small, notes, monkeypatch
+):
+    viewer = make_napari_viewer()
+    add_mni(viewer, mni_small)
+    widget = make_widget(viewer, tmp_path, steps=2, preview_every=0)
+    assert widget.start()
+    wait_idle(qtbot, widget)
+    out = tmp_path / "run"
+    saved = read_run(out)
+    # a changed setting is refused, naming it, before anything runs
+    widget.settings.apply(loss="hinge", steps=4)
+    assert widget.start() is False
+    assert (
+        "cannot resume: loss is nonsaturating in the checkpoint, hinge in the settings"
+        in (_errors(notes)[-1])
+    )
+    assert widget.state is TrainState.IDLE and read_run(out).step == 2
+    # only the steps changed: accepted, and the intensity windows are not fitted again
+    fits = []
+    original = IntensityTransform.fit.__func__
+    monkeypatch.setattr(
+        IntensityTransform, "fit", classmethod(lambda cls, v: fits.append(1) or original(cls, v))
+    )
+    widget.settings.apply(loss="nonsaturating")
+    assert widget.start()
+    wait_idle(qtbot, widget)
+    assert widget.last_report.status == "finished" and widget.last_report.step == 4
+    assert fits == []
+    assert read_run(out).meta["transforms"] == saved.meta["transforms"]
+
+    # a second widget pointed at the run folder shows the run's settings
+    other = make_widget(viewer, tmp_path / "elsewhere")
+    other.settings.apply(z_dim=64, lr_g=1e-3)
+    other.settings.fields["out_dir"].value = str(out)
+    assert other.settings.config.z_dim == saved.config.z_dim
+    assert other.settings.config.lr_g == saved.config.lr_g
+    assert "holds a run at step 4" in other.resume_note.text()
+
+
+def test_busy_run_folder_is_refused(make_napari_viewer, qtbot, tmp_path, mni_small, notes):
+    viewer = make_napari_viewer()
+    add_mni(viewer, mni_small)
+    first = make_widget(viewer, tmp_path, steps=100_000, preview_every=0)
+    second = make_widget(viewer, tmp_path)
+    # widget vs a CLI trainer holding the folder
+    with RunLock(tmp_path / "run", owner="napari-medgan train t1.nii.gz --out run"):
+        assert second.start() is False
+        assert "napari-medgan train t1.nii.gz" in _errors(notes)[-1]
+    # widget vs widget
+    assert first.start()
+    qtbot.waitUntil(lambda: first.state is TrainState.TRAINING, timeout=90_000)
+    assert second.start() is False
+    assert f"in use by process {os.getpid()}" in _errors(notes)[-1]
+    assert "napari Train widget" in _errors(notes)[-1]
+    first.stop()
+    wait_idle(qtbot, first)
+    assert first.last_report.status == "stopped"
