@@ -357,7 +357,10 @@ def train_and_score(
             file=sys.stderr,
             flush=True,
         )
-    samples = {name: runner.sample(8, c, 7).tolist() for c, name in enumerate(train_ds.class_names)}
+    samples = {  # 8 per condition as uint8 (value = x / 127.5 - 1), for the report's sheet
+        name: np.clip(np.round((runner.sample(8, c, 7) + 1) * 127.5), 0, 255).astype(int).tolist()
+        for c, name in enumerate(train_ds.class_names)
+    }
     if hasattr(runner, "close"):
         runner.close()
     result.update(wall_s=time.perf_counter() - t_wall, samples=samples, complete=True)

@@ -170,14 +170,14 @@ def _samples(runs, path):
     import matplotlib.pyplot as plt
 
     rows = []
-    for tag in ("dcgan", "full", "old-defaults"):
+    for tag in ("dcgan", "full", "legacy-arch", "w32"):
         payload = runs.get(tag)
         if not payload or "samples" not in payload["runs"][0]:
             continue
         run = payload["runs"][0]
         cpu = run["curve"][-1]["cpu_s"]
         for cond, imgs in run["samples"].items():
-            rows.append((f"{tag} {cond} @{cpu:.0f}s", np.asarray(imgs)))
+            rows.append((f"{tag} {cond} @{cpu:.0f}s", np.asarray(imgs) / 127.5 - 1))
     if not rows:
         return
     n = max(len(r[1]) for r in rows)
