@@ -21,6 +21,7 @@ from napari_medgan.engine.metrics import (
     mean_ci,
     ms_ssim,
     msssim_config,
+    nearest_neighbours,
     nearest_training_slices,
     swd,
 )
@@ -116,17 +117,36 @@ def test_nearest_training_slices_finds_the_copy():
     assert idx[0] == 7 and dist[0] < 1e-3 and dist[1] > 0.1 and dist[1] <= dist[2]
 
 
-def test_ct_negative_for_copies_near_zero_for_fresh_samples():
+def test_ct_effect_size_negative_for_copies_near_zero_for_fresh_samples():
     rng = np.random.default_rng(0)
     train, held, fresh = (rng.normal(size=(n, 4)) for n in (300, 150, 150))
-    ct = CTTest(train, held, seed=0)
-    assert abs(ct(fresh).value) < 3
+
+    def dist(x):
+        return nearest_neighbours(x, train, 1)[1][:, 0]
+
+    ct = CTTest(train, held, dist(held), seed=0)
+    honest = ct(fresh, dist(fresh))
+    assert abs(honest.value) < 0.3 and not honest.copying and honest.p_value > 0.01
     copies = train[rng.choice(300, 150, replace=False)] + 1e-3 * rng.normal(size=(150, 4))
-    result = ct(copies, n_boot=50)
-    assert result.value < -5 and result.copying
+    result = ct(copies, dist(copies), n_boot=50)
+    assert result.value < -0.8 and result.copying and result.p_value < 0.01
     assert result.ci[0] <= result.value <= result.ci[1]
-    spread = ct(3 * rng.normal(size=(150, 4)))
-    assert spread.value > 3 and not spread.copying
+    spread_x = 3 * rng.normal(size=(150, 4))
+    spread = ct(spread_x, dist(spread_x))
+    assert spread.value > 0.3 and not spread.copying
+    # an effect size: twice the samples, about the same value (a z-score would grow by √2)
+    more = np.concatenate([copies, train[:150] + 1e-3])
+    assert abs(ct(more, dist(more)).value - result.value) < 0.15
+
+
+def test_frechet_from_samples_matches_the_eigenvalue_formula():
+    from napari_medgan.engine.metrics.features import _frechet_from_samples, frechet_from_stats
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 5)), 1.5 * rng.normal(size=(40, 5)) + 0.3
+    ref = frechet_from_stats(x.mean(0), np.cov(x, rowvar=False), y.mean(0),
+                             np.cov(y, rowvar=False))
+    assert abs(_frechet_from_samples(x, y) - ref) < 1e-8 * max(1, ref)
 
 
 def test_feature_extractor_roundtrip_keeps_hash_and_features(tmp_path):

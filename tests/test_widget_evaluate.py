@@ -89,8 +89,9 @@ def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, see
     swd = table.row_of("swd")
     assert float(table.item(swd, 1).text()) == pytest.approx(res.metrics["swd"]["value"], 1e-2)
     assert table.item(swd, 2).text().startswith("[") and table.item(swd, 3).text() != "—"
+    assert table.item(swd, 4).text() == f"{res.metrics['swd']['ratio']:.2f}×"  # ratio column
     assert "No sign of copying" in widget.verdict.text() and "C_T =" in widget.verdict.text()
-    assert "sha256" in widget.details.text() and "medgan-smallcnn" in widget.details.text()
+    assert "sha256" in widget.details.text() and "medgan-randcnn" in widget.details.text()
     assert not res.flagged and memorization.reasons(widget.sampler.path) == []
     assert not [m for lvl, m in seen if lvl == "error"]
 

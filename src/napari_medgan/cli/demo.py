@@ -16,7 +16,7 @@ from napari_medgan.engine.config import preset
 from .common import CLIError
 from .generate import synthetic_image
 from .sheets import contact_sheet, to_uint8
-from .train import add_training_options, config_from_args, preset_base
+from .train import add_training_options, config_from_args, preset_base, print_split
 from .training import run_in_terminal
 
 #: The ``cpu`` preset at 64 px (about 10 minutes on 2 cores; see docs/quality.md).
@@ -78,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
         f"{config.steps} steps at {config.size}px on {trainer.device}",
         file=sys.stderr,
     )
+    print_split(trainer)
     last = run_in_terminal(trainer, quiet=args.quiet)
     trainer.close()
-    sampler = Sampler.from_checkpoint(last.checkpoint)
+    sampler = Sampler.from_checkpoint(out)  # the best held-out score (latest without one)
     written = write_demo_outputs(sampler, dataset, out, seed=config.seed)
     for path in written:
         print(path)

@@ -16,18 +16,30 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="offline quality, diversity and memorization metrics of a checkpoint",
-        description="Sample the checkpoint and compare with real scans: sliced Wasserstein "
-        "distance, MS-SSIM diversity, KID/FD on a CNN trained here, conditional accuracy, and "
-        "the memorization checks (nearest training slices, AuthPct, C_T). Every score comes "
-        "with its real-vs-real baseline and a bootstrap interval. Writes metrics.json, "
-        "report.md, plots and the trained feature networks (safetensors) into --out.",
+        description="Sample the checkpoint (its best held-out score by default), or read "
+        "--samples, and compare with the run's held-out real slices: sliced Wasserstein "
+        "distance, MS-SSIM diversity, KID/FD on a fixed random CNN, conditional accuracy, and "
+        "the memorization gate (shift-tolerant nearest training slices, a near-copy threshold "
+        "calibrated on held-out slices, AuthPct, C_T). Every score comes with an interval, the "
+        "real baseline (training real vs held-out real) and its ratio to it; verbatim training "
+        "copies and the untrained generator are scored beside. Writes metrics.json, report.md, "
+        "plots and the networks (safetensors) into --out.",
     )
     p.add_argument("checkpoint", metavar="CHECKPOINT_DIR", help="run folder or checkpoint folder")
     p.add_argument(
         "inputs",
         nargs="+",
         metavar="REAL_INPUT",
-        help="real scans (NIfTI / DICOM / NRRD), normally the training scans",
+        help="real scans (NIfTI / DICOM / NRRD): the scans the run was trained on (its "
+        "held-out split is re-applied to them)",
+    )
+    p.add_argument(
+        "--samples",
+        nargs="+",
+        metavar="FILE",
+        help="score these images instead of sampling the run: one file per condition (in the "
+        "order of the first appearance of each --condition), read like real inputs; slices "
+        "along the run's slice axis, at the run's native slice shape or the model size",
     )
     p.add_argument(
         "--condition",
@@ -39,7 +51,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--heldout",
         nargs="+",
         metavar="INPUT",
-        help="real scans the model never saw (sharper memorization test)",
+        help="extra real scans the model never saw, added to the held-out reference",
     )
     p.add_argument(
         "--heldout-condition",
@@ -50,7 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--n",
         type=positive_int,
-        help="generated slices in total (default: as many as real, at most 1000)",
+        help="generated slices in total (default: as many as real, at most 1000; not with "
+        "--samples)",
     )
     p.add_argument(
         "--bootstrap",
@@ -89,9 +102,12 @@ def run(args: argparse.Namespace) -> int:
     out = check_out_dir(args.out)
     if args.heldout_condition and not args.heldout:
         raise CLIError("--heldout-condition needs --heldout inputs")
+    if args.samples and args.n:
+        raise CLIError("--n draws samples from the run; it cannot be combined with --samples")
     sampler = Sampler.from_checkpoint(args.checkpoint, device=args.device)
     volumes = load_volumes(args.inputs, args.condition)
     heldout = load_volumes(args.heldout, args.heldout_condition) if args.heldout else None
+    samples = _load_samples(args.samples, args.condition) if args.samples else None
 
     def progress(stage: str, frac: float) -> None:
         print(f"evaluate: {frac:4.0%} {stage}", file=sys.stderr)
@@ -104,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             n=args.n,
             seed=args.seed,
             n_boot=args.bootstrap,
+            samples=samples,
             progress=progress,
         )
     except ValueError as exc:
@@ -121,14 +138,32 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    mem = result.to_dict()["memorization"]
+    data = result.to_dict()
+    mem = data["memorization"]
     print(out / "report.md")
+    for w in data["warnings"]:
+        print(f"evaluate: warning: {w}", file=sys.stderr)
     print(
         f"evaluate: extractor {result_ext['name']}; memorization "
-        f"{'FLAGGED: ' + '; '.join(mem['reasons']) if mem['flagged'] else 'ok'}",
+        f"{'FLAGGED: ' + '; '.join(mem['reasons']) if mem['flagged'] else 'not flagged'}",
         file=sys.stderr,
     )
     return 0
+
+
+def _load_samples(paths: list[str], conditions: list[str] | None) -> list:
+    """One volume per condition (conditions in order of first appearance), read like inputs."""
+    names = list(dict.fromkeys(conditions)) if conditions else [None]
+    if len(paths) != len(names):
+        want = f"{len(names)} (one per condition: {', '.join(names)})" if conditions else "1"
+        raise CLIError(f"--samples: got {len(paths)} files, need {want}")
+    volumes = []
+    for path, name in zip(paths, names):
+        read = load_volumes([path], [name] if name is not None else None)
+        if len(read) != 1:
+            raise CLIError(f"{path}: holds {len(read)} images; give one image per --samples file")
+        volumes.append(read[0])
+    return volumes
 
 
 def _save_networks(result, folder: Path) -> None:

@@ -115,6 +115,20 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     p.add_argument(
         "--preview-every", type=int, help=f"steps between preview PNGs (default {d.preview_every})"
     )
+    p.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help=f"share of each condition's slices held out from training, 0 to 0.5 (default "
+        f"{d.holdout}; whole scans when a condition has several, else a slab with a gap; 0: none)",
+    )
+    p.add_argument(
+        "--score-every",
+        type=int,
+        metavar="N",
+        help=f"steps between held-out scores; the best-scoring checkpoint is kept as 'best' "
+        f"(default {d.score_every}; 0: never)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -137,6 +151,8 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         "checkpoint_every",
         "preview_every",
         "ada_target",
+        "holdout",
+        "score_every",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -172,6 +188,8 @@ NON_RECIPE = (
     "device",
     "seed",
     "out_dir",
+    "holdout",
+    "score_every",
 )
 
 
@@ -182,6 +200,13 @@ def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
         name = preset_for_device(resolve_device(args.device or base.device).type)
     recipe = preset(name, size=args.size)
     return recipe.replace(**{k: getattr(base, k) for k in NON_RECIPE})
+
+
+def print_split(trainer: Trainer) -> None:
+    """One stderr line on the held-out split; a plain warning when nothing is held out."""
+    split = trainer.split
+    prefix = "split: " if split.has_heldout() else "warning: "
+    print(prefix + split.summary(), file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -220,14 +245,16 @@ def run(args: argparse.Namespace) -> int:
             ct_window=config.ct_window,
         )
     trainer = Trainer(config, dataset, resume=args.resume, split=split)
-    summary = ", ".join(f"{k}: {v}" for k, v in dataset.counts().items())
+    summary = ", ".join(f"{k}: {v}" for k, v in trainer.train_set.counts().items())
     print(
-        f"{len(dataset)} training slices ({summary}) at {config.size}x{config.size}; "
+        f"{len(trainer.train_set)} training slices ({summary}) at {config.size}x{config.size}; "
         f"device {trainer.device}",
         file=sys.stderr,
     )
+    print_split(trainer)
     if trainer.device.type == "cpu":
         print("note: training on the CPU; a GPU is much faster (--device cuda)", file=sys.stderr)
     last = run_in_terminal(trainer, quiet=args.quiet)
-    print(f"{last.status} at step {last.step}/{config.steps}; checkpoint: {last.checkpoint}")
+    best = "" if last.best_step is None else f"; best held-out score at step {last.best_step}"
+    print(f"{last.status} at step {last.step}/{config.steps}; checkpoint: {last.checkpoint}{best}")
     return 0

@@ -39,14 +39,17 @@ def run_in_terminal(trainer: Trainer, quiet: bool = False) -> TrainReport:
         file=sys.stderr,
         desc=f"training on {trainer.device}",
     )
+    held = ""
     try:
         for report in trainer.run():
             bar.update(report.step - bar.n)
+            if report.heldout_score is not None:
+                held = f" held-out {report.heldout_score:.3f} (best @{report.best_step})"
             if report.status == "running":
                 bar.set_postfix_str(
                     f"D {report.loss_d:.3f} G {report.loss_g:.3f} "
                     f"D(x) {report.d_real:.2f} D(G(z)) {report.d_fake:.2f} "
-                    f"{report.images_per_s:.0f} img/s"
+                    f"{report.images_per_s:.0f} img/s{held}"
                 )
             if report.preview is not None:
                 write_preview(report, Path(cfg.out_dir) / "preview.png")

@@ -4,13 +4,17 @@ Layout of a run folder::
 
     RUN/
       latest                      name of the newest complete checkpoint (atomically replaced)
+      best                        name of the checkpoint with the best held-out score so far
+                                  (written when that score is reached; never pruned)
       checkpoints/step_000500/
         model.safetensors         G, G_ema and D weights and buffers
         train_state.safetensors   optimiser moments, RNG state
         state.json                step, config, classes, intensity transforms, geometry, ...
 
 A checkpoint folder is written under a temporary name and renamed into place, then ``latest`` is
-replaced; a crash at any point leaves the previous checkpoint loadable. Loading refuses any file
+replaced; a crash at any point leaves the previous checkpoint loadable. :func:`resolve` turns a
+run folder into a checkpoint: ``prefer="best"`` (sampling, evaluation) follows ``best`` when the
+run has one, ``prefer="latest"`` (resuming) follows ``latest``. Loading refuses any file
 that is not one of the three above, so a pickle dropped into the folder can never be run.
 """
 
@@ -34,6 +38,8 @@ STATE_FILE = "train_state.safetensors"
 JSON_FILE = "state.json"
 ALLOWED = {MODEL_FILE, STATE_FILE, JSON_FILE}
 LATEST = "latest"
+BEST = "best"
+PREFER = (LATEST, BEST)
 PICKLE_MAGIC = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05", b"PK\x03\x04")
 
 
@@ -55,8 +61,13 @@ class Checkpoint:
     path: Path | None = None
 
 
-def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir: str | Path, ckpt: Checkpoint, keep: int = 2, best: bool = False
+) -> Path:
     """Write ``ckpt`` atomically under ``run_dir/checkpoints`` and point ``latest`` at it.
+
+    With ``best=True`` the ``best`` pointer names it too. Pruning keeps the ``keep`` newest
+    checkpoints plus the one ``best`` names.
 
     Returns
     -------
@@ -98,12 +109,35 @@ def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep: int = 2) -> Pat
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _write_text(run_dir / LATEST, name + "\n")
-    _prune(parent, keep, protect=name)
+    if best:
+        mark_best(run_dir, final)
+    _prune(parent, keep, protect={name, _pointer(run_dir, BEST)})
     return final
 
 
-def resolve(path: str | Path) -> Path:
-    """The checkpoint folder for a run folder (its ``latest``) or a checkpoint folder itself."""
+def mark_best(run_dir: str | Path, checkpoint: str | Path) -> None:
+    """Point the run's ``best`` file at ``checkpoint`` (a folder under ``run_dir/checkpoints``)."""
+    run_dir, folder = Path(run_dir), Path(checkpoint)
+    if folder.parent.resolve() != (run_dir / "checkpoints").resolve():
+        raise CheckpointError(f"{folder}: not a checkpoint of the run {run_dir}")
+    if not (folder / JSON_FILE).exists():
+        raise CheckpointError(f"{folder}: no checkpoint there to mark as best")
+    _write_text(run_dir / BEST, folder.name + "\n")
+
+
+def resolve(path: str | Path, prefer: str = LATEST) -> Path:
+    """The checkpoint folder for a run folder or a checkpoint folder itself.
+
+    Parameters
+    ----------
+    path : path
+        A run folder or one checkpoint folder (returned as it is).
+    prefer : str
+        For a run folder: ``"latest"`` (the newest, for resuming) or ``"best"`` (the best
+        held-out score, for sampling and evaluation; the newest when the run has no ``best``).
+    """
+    if prefer not in PREFER:
+        raise CheckpointError(f"prefer must be one of {', '.join(PREFER)} (got {prefer!r})")
     path = Path(path).expanduser()
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint folder")
@@ -111,22 +145,29 @@ def resolve(path: str | Path) -> Path:
         raise CheckpointError(f"{path}: expected a checkpoint folder, got a file")
     if (path / JSON_FILE).exists():
         return path
-    latest = path / LATEST
-    if latest.exists():
-        name = latest.read_text().strip()
+    order = (BEST, LATEST) if prefer == BEST else (LATEST,)
+    for pointer in order:
+        name = _pointer(path, pointer)
+        if name is None:
+            continue
         target = path / "checkpoints" / name
         if (target / JSON_FILE).exists():
             return target
-        raise CheckpointError(f"{path}: 'latest' names {name}, which is missing")
+        raise CheckpointError(f"{path}: '{pointer}' names {name}, which is missing")
     steps = sorted((path / "checkpoints").glob("step_*")) if (path / "checkpoints").is_dir() else []
     if steps:
         return steps[-1]
     raise CheckpointError(f"{path}: not a napari-medgan checkpoint (no {JSON_FILE} or {LATEST})")
 
 
-def load_checkpoint(path: str | Path, with_training_state: bool = True) -> Checkpoint:
-    """Load a checkpoint folder (or the latest of a run folder), refusing anything but our files."""
-    folder = resolve(path)
+def load_checkpoint(
+    path: str | Path, with_training_state: bool = True, prefer: str = LATEST
+) -> Checkpoint:
+    """Load a checkpoint folder, refusing anything but our files.
+
+    A run folder gives its ``latest`` checkpoint, or its ``best`` with ``prefer="best"``.
+    """
+    folder = resolve(path, prefer)
     _refuse_unknown_files(folder)
     try:
         doc = json.loads((folder / JSON_FILE).read_text())
@@ -208,10 +249,18 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _prune(parent: Path, keep: int, protect: str) -> None:
+def _pointer(run_dir: Path, pointer: str) -> str | None:
+    """The checkpoint name a pointer file holds, or None without one."""
+    try:
+        return (run_dir / pointer).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _prune(parent: Path, keep: int, protect: set[str | None]) -> None:
     steps = sorted(p for p in parent.glob("step_*") if p.is_dir())
     for old in steps[:-keep]:
-        if old.name != protect:
+        if old.name not in protect:
             shutil.rmtree(old, ignore_errors=True)
 
 

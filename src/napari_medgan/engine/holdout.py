@@ -117,9 +117,16 @@ class HoldoutSplit:
         parts = []
         for name, c in self.conditions.items():
             if c["mode"] == "groups":
-                parts.append(f"{name}: {len(c['groups'])} scan(s) ({c['heldout']} slices)")
+                parts.append(
+                    f"{name}: {len(c['groups'])} of {c.get('n_groups', '?')} scans "
+                    f"({c['heldout']} slices)"
+                )
             elif c["mode"] == "slabs":
-                parts.append(f"{name}: {c['heldout']} slices in slabs")
+                gaps = sorted({int(slab["gap"]) for slab in c["slabs"].values()})
+                parts.append(
+                    f"{name}: {c['heldout']} slices in {len(c['slabs'])} slab(s), "
+                    f"gap {'/'.join(map(str, gaps))}"
+                )
             else:
                 parts.append(f"{name}: none ({c['reason']})")
         text = (
@@ -127,7 +134,7 @@ class HoldoutSplit:
             f"slices ({self.mode}; " + "; ".join(parts) + ")"
         )
         if self.n_dropped:
-            text += f"; {self.n_dropped} slices beside the slabs (gap) are used by neither"
+            text += f"; {self.n_dropped} slices beside the slabs (gap) are not trained on"
         return text
 
     # ------------------------------------------------------------------ (de)serialisation
@@ -160,6 +167,24 @@ class HoldoutSplit:
             raise HoldoutError(f"unknown held-out split mode {split.mode!r}")
         return split
 
+    @classmethod
+    def from_meta(cls, meta: dict[str, Any]) -> HoldoutSplit:
+        """The split a checkpoint's ``meta`` records.
+
+        Checkpoints written before held-out splits existed trained on every slice: they give
+        a split with ``mode == "none"`` that holds nothing out, and says why.
+        """
+        record = meta.get("split")
+        if record is None:
+            return cls(
+                mode="none",
+                fraction=0.0,
+                seed=0,
+                gap=0,
+                reason="the checkpoint was trained without a held-out split",
+            )
+        return cls.from_dict(record)
+
     # ------------------------------------------------------------------ use
     def masks(self, ds: SliceDataset) -> tuple[np.ndarray, np.ndarray]:
         """Boolean ``(train, heldout)`` masks over ``ds``'s slices (gap slices in neither).
@@ -174,17 +199,17 @@ class HoldoutSplit:
         heldout, dropped = np.zeros(n, bool), np.zeros(n, bool)
         labels = ds.labels.numpy()
         sidx = ds.slice_index.numpy()
+        groups, sources = np.asarray(ds.groups, dtype=object), np.asarray(ds.sources, dtype=object)
         for ci, name in enumerate(ds.class_names):
             entry = self.conditions.get(name)
             if not entry or entry["mode"] == "none":
                 continue
             in_cls = labels == ci
             if entry["mode"] == "groups":
-                chosen = set(entry["groups"])
-                heldout |= in_cls & np.array([g in chosen for g in ds.groups], bool)
+                heldout |= in_cls & np.isin(groups, list(entry["groups"]))
                 continue
             for source, slab in entry["slabs"].items():
-                mine = in_cls & np.array([s == source for s in ds.sources], bool)
+                mine = in_cls & (sources == source)
                 lo, hi, g = int(slab["first"]), int(slab["last"]), int(slab["gap"])
                 slab_mask = mine & (sidx >= lo) & (sidx <= hi)
                 heldout |= slab_mask
@@ -292,7 +317,7 @@ def _pick_groups(
     target = fraction * len(in_cls)
     cum = np.cumsum([sizes[g] for g in groups])[:-1]  # at least one group stays in training
     k = int(np.argmin(np.abs(cum - target))) + 1
-    return {"mode": "groups", "groups": groups[:k]}
+    return {"mode": "groups", "groups": groups[:k], "n_groups": len(groups)}
 
 
 def _pick_slabs(
@@ -306,8 +331,9 @@ def _pick_slabs(
     """One slab per source at relative position ``u``, the gap narrowed only if it must be."""
     slabs: dict[str, dict[str, int]] = {}
     small = []
-    for source in dict.fromkeys(ds.sources[i] for i in in_cls):
-        pos = np.unique(sidx[[i for i in in_cls if ds.sources[i] == source]])
+    cls_sources = np.asarray(ds.sources, dtype=object)[in_cls]
+    for source in dict.fromkeys(cls_sources.tolist()):
+        pos = np.unique(sidx[in_cls[cls_sources == source]])
         n = len(pos)
         if n < MIN_SLICES:
             small.append(f"{source} has {n} slice{'s' if n != 1 else ''}")

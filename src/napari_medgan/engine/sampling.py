@@ -45,10 +45,14 @@ class Sampler:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, device: str = "cpu", use_ema: bool = True
+        cls, path: str | Path, device: str = "cpu", use_ema: bool = True, prefer: str = "best"
     ) -> Sampler:
-        """Load the (EMA) generator of a checkpoint folder or run folder."""
-        ckpt = load_checkpoint(path, with_training_state=False)
+        """Load the (EMA) generator of a checkpoint folder or run folder.
+
+        A run folder gives its ``best`` checkpoint (best held-out score) when it has one, else
+        its ``latest``; ``prefer="latest"`` always takes the newest.
+        """
+        ckpt = load_checkpoint(path, with_training_state=False, prefer=prefer)
         try:
             config = TrainConfig.from_dict(ckpt.config)
         except (TypeError, ValueError) as exc:

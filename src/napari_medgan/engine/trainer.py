@@ -4,6 +4,11 @@ Every step yields a :class:`TrainReport`; preview images are attached only every
 ``preview_every`` steps so a GUI thread is never flooded. :meth:`Trainer.stop` and
 :meth:`Trainer.pause` are safe to call from any thread. A checkpoint is written every
 ``checkpoint_every`` steps, at the end, and when the run is stopped.
+
+Before training, ``config.holdout`` of the slices are held out (``engine.holdout``); only the
+rest ever reach the device. Every ``score_every`` steps, and at the end, the EMA generator is
+scored on the held-out slices (``engine.heldout_score``); a new best score writes a checkpoint
+and points the run's ``best`` file at it.
 """
 
 from __future__ import annotations
@@ -23,11 +28,18 @@ import torch
 
 from . import resume as resume_check
 from .ada import AdaptiveAugment
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    mark_best,
+    save_checkpoint,
+)
 from .config import TrainConfig
 from .data import SliceDataset
 from .devices import grad_scaler, precision_for, resolve_device
 from .ema import ema_decay, recalibrate_batchnorm, update_ema
+from .heldout_score import HeldoutScorer
 from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .models import build_models
 from .runlock import RunLock
@@ -49,6 +61,9 @@ class TrainReport:
 
     ``preview`` (when present) is ``(n_classes, size, size)`` in the model range [-1, 1]: one tile
     per condition, drawn by the EMA generator from fixed latents so it evolves smoothly.
+    ``heldout_score`` (on scoring steps only) is the held-out SWD of the EMA generator, lower is
+    better (see ``engine.heldout_score``), ``heldout_baseline`` the same for training slices;
+    ``best_step`` is the step of the best score so far (None before the first score).
     """
 
     step: int
@@ -65,6 +80,9 @@ class TrainReport:
     preview: np.ndarray | None = None
     preview_names: list[str] = field(default_factory=list)
     checkpoint: str | None = None
+    heldout_score: float | None = None
+    heldout_baseline: float | None = None
+    best_step: int | None = None
 
 
 class Trainer:
@@ -92,6 +110,8 @@ class Trainer:
         The held-out split (stored in every checkpoint).
     train_set, heldout_set : SliceDataset, SliceDataset or None
         The slices trained on, and the held-out ones (None when nothing is held out).
+    best_step, best_score : int or None, float or None
+        The best held-out score so far and its step; its checkpoint is the run's ``best``.
     owner : str, optional
         Who trains, shown to a second trainer refused on the same run folder (default: this
         process's command line).
@@ -141,10 +161,14 @@ class Trainer:
             torch.manual_seed(config.seed)
             self._build_networks(len(dataset.class_names) if dataset.conditional else 1)
         self.step = 0
+        self.best_step: int | None = None
+        self.best_score: float | None = None
         if resume is not None:
             ckpt = load_checkpoint(resume)
             self._load(ckpt)  # optimiser state follows its parameters' device
             self.train_set, self.heldout_set, self.split = _split_from_checkpoint(ckpt, dataset)
+            held = ckpt.extra.get("heldout") or {}
+            self.best_step, self.best_score = held.get("best_step"), held.get("best_score")
         elif split is not None:  # given by the caller (a cohort table's split column)
             self.train_set, self.heldout_set = split.apply(dataset)
             self.split = split
@@ -159,6 +183,11 @@ class Trainer:
         self._preview_z = torch.randn(self.n_classes, config.z_dim, generator=preview_gen)
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
+        self.scorer: HeldoutScorer | None = None
+        if config.score_every and self.heldout_set is not None:
+            self.scorer = HeldoutScorer(self.train_set, self.heldout_set, config.z_dim, config.seed)
+        self._scored_step = -1
+        self._last_score: float | None = None
 
     # ------------------------------------------------------------------ control (any thread)
     def stop(self) -> None:
@@ -211,15 +240,18 @@ class Trainer:
                 report = self._report(*losses, t0, start_step)
                 if cfg.preview_every and self.step % cfg.preview_every == 0:
                     report.preview, report.preview_names = self.preview()
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                    report.checkpoint = str(self.save())
+                best = bool(cfg.score_every) and self.step % cfg.score_every == 0
+                best = best and self._score(report)
+                if best or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                    report.checkpoint = str(self.save(best=best))
                 yield report
             stopped = stopped or self._stop.is_set()
             report = self._report(
                 *self._last_losses, t0, start_step, status="stopped" if stopped else "finished"
             )
             report.preview, report.preview_names = self.preview()
-            report.checkpoint = str(self.save())
+            best = self._score(report)  # the final weights get their chance to be the best
+            report.checkpoint = str(self.save(best=best))
             yield report
         except GeneratorExit:
             # the consumer dropped the loop (e.g. a worker was quit): keep the work done
@@ -294,6 +326,22 @@ class Trainer:
         names = self.dataset.class_names if self.dataset.conditional else ["sample"]
         return imgs[:, 0].cpu().numpy(), list(names)
 
+    def _score(self, report: TrainReport) -> bool:
+        """Score the EMA generator on the held-out slices; True when it is the best so far."""
+        if self.scorer is None:
+            return False
+        if self._scored_step != self.step:
+            self._last_score = self.scorer.score(self.sampling_generator(), self.device)
+            self._scored_step = self.step
+        report.heldout_score, report.heldout_baseline = self._last_score, self.scorer.baseline
+        best = math.isfinite(self._last_score) and (
+            self.best_score is None or self._last_score < self.best_score
+        )
+        if best:
+            self.best_score, self.best_step = self._last_score, self.step
+        report.best_step = self.best_step
+        return best
+
     def _report(self, loss_d, loss_g, d_real, d_fake, t0, start_step, status="running"):
         elapsed = time.perf_counter() - t0
         done = self.step - start_step
@@ -311,12 +359,18 @@ class Trainer:
             eta_s=eta,
             device=str(self.device),
             status=status,
+            best_step=self.best_step,
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self) -> Path:
-        """Write a checkpoint of the current state; returns its folder."""
+    def save(self, best: bool = False) -> Path:
+        """Write a checkpoint of the current state; returns its folder.
+
+        With ``best=True`` the run's ``best`` pointer names it (it is then never pruned).
+        """
         if self.last_checkpoint is not None and self._saved_step == self.step:
+            if best:
+                mark_best(self.out_dir, self.last_checkpoint)
             return self.last_checkpoint
         self._lock.acquire()  # never write into a folder another trainer holds
         self.sampling_generator()  # G_ema's BatchNorm statistics fit its own weights
@@ -333,14 +387,27 @@ class Trainer:
             },
             optimizers={"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             rng_state=self._gen.get_state(),
-            extra={"inputs": self._inputs, "ada": self.ada.state_dict()},
+            extra={
+                "heldout": self._heldout_record(),
+                "inputs": self._inputs,
+                "ada": self.ada.state_dict(),
+            },
         )
         self.last_checkpoint = save_checkpoint(
-            self.out_dir, ckpt, keep=self.config.keep_checkpoints
+            self.out_dir, ckpt, keep=self.config.keep_checkpoints, best=best
         )
         self._saved_step = self.step
         log.info("checkpoint at step %d: %s", self.step, self.last_checkpoint)
         return self.last_checkpoint
+
+    def _heldout_record(self) -> dict:
+        """Held-out scoring state stored with a checkpoint (score at this step, best so far)."""
+        return {
+            "score": self._last_score if self._scored_step == self.step else None,
+            "baseline": None if self.scorer is None else self.scorer.baseline,
+            "best_step": self.best_step,
+            "best_score": self.best_score,
+        }
 
     def _load(self, ckpt: Checkpoint) -> None:
         resume_check.check_config(ckpt.config, self.config)
@@ -379,13 +446,8 @@ def _split_from_checkpoint(
     ckpt: Checkpoint, dataset: SliceDataset
 ) -> tuple[SliceDataset, SliceDataset | None, HoldoutSplit]:
     """Re-apply the held-out split a checkpoint was trained with to the rebuilt ``dataset``."""
-    record = ckpt.meta.get("split")
-    if record is None:  # trained before held-out splits existed: it saw every slice
-        train, heldout, split = split_dataset(dataset, 0.0, 0)
-        split.reason = "the checkpoint was trained without a held-out split"
-        return train, heldout, split
     try:
-        split = HoldoutSplit.from_dict(record)
+        split = HoldoutSplit.from_meta(ckpt.meta)  # mode "none" for checkpoints made before
         train, heldout = split.apply(dataset)
     except HoldoutError as exc:
         raise CheckpointError(

@@ -66,8 +66,7 @@ class EvalJob:
             n=n,
             seed=seed,
             n_boot=n_boot,
-            extractor_steps=net_steps,
-            classifier_steps=max(20, 2 * net_steps // 3),
+            classifier_steps=net_steps,
         )
         self.bridge = bridge
         self.stage = "starting"

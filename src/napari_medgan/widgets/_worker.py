@@ -42,6 +42,8 @@ class JobReady:
     pixel_spacing: float
     device: str
     resumed_from: int  # step the run continues from (0: fresh)
+    split: str = ""  # one line on the held-out split (HoldoutSplit.summary)
+    heldout: bool = True  # False: quality and memorization cannot be separated
 
 
 @dataclass
@@ -105,6 +107,8 @@ class TrainJob:
                 pixel_spacing=geom.pixel_spacing,
                 device=str(trainer.device),
                 resumed_from=trainer.step,
+                split=trainer.split.summary(),
+                heldout=trainer.split.has_heldout(),
             )
             yield from trainer.run()
         except EXPECTED_ERRORS as exc:

@@ -22,19 +22,19 @@ TILE_GAP = 3  # pixels between the generated image and its neighbours
 LABELS = {
     "swd": ("SWD", "sliced Wasserstein distance on Laplacian-pyramid patches (mean of levels)"),
     "msssim_gap": ("MS-SSIM gap", "|MS-SSIM of generated pairs − of real pairs|: diversity"),
-    "kid": ("KID", "kernel inception distance on the CNN trained here"),
-    "fd": ("FD", "Fréchet distance on the CNN trained here"),
+    "kid": ("KID", "kernel inception distance on a fixed random CNN (same bytes everywhere)"),
+    "fd": ("FD", "Fréchet distance on the same fixed random CNN"),
     "cond_accuracy": ("cond. accuracy", "classifier finds the requested condition"),
     "swap_accuracy": ("swap accuracy", "same, on condition-swapped samples"),
-    "nn_distance_pixel": ("NN dist. (px)", "mean RMS pixel distance to the nearest training slice"),
+    "nn_distance": ("NN copy dist.", "mean shift-tolerant distance to the nearest training slice"),
     "nn_distance_feature": ("NN dist. (feat)", "same, in the feature space"),
     "authpct": ("AuthPct %", "% of samples farther from training data than it is from itself"),
-    "near_copy_fraction": ("near-copies", "fraction of samples closer than the copy threshold"),
-    "ct": ("C_T", "data-copying z-statistic: ≪ 0 copies, ≫ 0 under-fits, ≈ 0 good"),
+    "near_copy_fraction": ("near-copies", "fraction below the threshold calibrated on held-out"),
+    "ct": ("C_T", "data-copying effect size (Cliff's delta): < 0 copies, > 0 under-fits"),
 }
 BETTER = {"lower": "lower", "higher": "higher", "closer": "≈ real"}
 OK_COLOUR, FLAG_COLOUR = "#2e7d32", "#c62828"
-COLUMNS = ["metric", "value", "95 % CI", "real vs real", "better"]
+COLUMNS = ["metric", "value", "95 % CI", "real baseline", "ratio", "better"]
 
 
 def fmt(x: Any) -> str:
@@ -58,7 +58,7 @@ def interval(ci: Any) -> str:
 
 
 class MetricsTable(QTableWidget):
-    """Read-only table: one row per metric with its value, interval and baseline."""
+    """Read-only table: one row per metric with its value, interval, real baseline and ratio."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(0, len(COLUMNS), parent)
@@ -83,6 +83,7 @@ class MetricsTable(QTableWidget):
                 fmt(m.get("value")),
                 interval(m.get("ci")),
                 fmt(m.get("baseline")),
+                "—" if m.get("ratio") is None else f"{m['ratio']:.2f}×",
                 BETTER.get(m.get("better", ""), m.get("better", "")),
             ]
             for col, text in enumerate(cells):
@@ -90,7 +91,7 @@ class MetricsTable(QTableWidget):
                 item.setToolTip(f"{key}: {tip}")
                 if col == 3:
                     ci = interval(m.get("baseline_ci"))
-                    item.setToolTip(f"real vs real (split halves), 95 % CI {ci}")
+                    item.setToolTip(f"training real vs held-out real, 95 % CI {ci}")
                 if col:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -113,13 +114,15 @@ class MetricsTable(QTableWidget):
 def verdict(data: dict[str, Any]) -> tuple[str, str]:
     """One line for the memorization verdict and its colour."""
     m, mem = data["metrics"], data["memorization"]
-    ct, auth = m["ct"], m["authpct"]
+    auth = m["authpct"]
     near, n = len(mem["near_copies"]), data["n_generated"]
     numbers = (
-        f"C_T = {fmt(ct['value'])} (real vs real {fmt(ct.get('baseline'))}), "
-        f"AuthPct = {fmt(auth['value'])} % (real {fmt(auth.get('baseline'))} %), "
-        f"near-copies {near} / {n}"
+        f"copied ≈ {mem['copied_fraction']:.0%} ({near} / {n} below the held-out threshold), "
+        f"C_T = {fmt(m['ct']['value'])}, AuthPct = {fmt(auth['value'])} % "
+        f"(held-out real {fmt(auth.get('baseline'))} %)"
     )
+    if not data.get("protocol", {}).get("heldout_given", True):
+        numbers += " — no held-out split: quality and memorization cannot be separated"
     if mem["flagged"]:
         return f"⚠ Possible copying of training slices: {numbers}", FLAG_COLOUR
     return f"✓ No sign of copying: {numbers}", OK_COLOUR
@@ -129,9 +132,13 @@ def extractor_line(data: dict[str, Any]) -> str:
     """Which feature network (name, hash) scored KID/FD, and what it was trained on."""
     fx = data["feature_extractor"]
     name = fx["name"] if fx["sha256"][:8] in fx["name"] else f"{fx['name']} {fx['sha256'][:12]}"
-    line = f"KID/FD features: {name}, trained on {fx['trained_on']}"
+    line = f"KID/FD features: {name} ({fx.get('kind', '')}); reference: held-out real slices"
+    if not data.get("protocol", {}).get("heldout_given", True):
+        line = f"KID/FD features: {name}; NO held-out split (reference = training data)"
     ck = data.get("checkpoint")
-    head = f"{data['n_generated']} generated vs {data['n_real']} real slices"
+    proto = data.get("protocol", {})
+    head = (f"{data['n_generated']} scored vs {proto.get('n_heldout', '?')} held-out real "
+            f"slices ({proto.get('n_train', '?')} training)")
     if ck:
         head += f" · step {ck['step']}"
     return f"{head} · {data['seconds']} s\n{line}"
@@ -159,7 +166,7 @@ def nearest_layer(
     data_dict = result.to_dict()
     names = data_dict["class_names"]
     cond = names[int(result.generated_labels[index])] if names else ""
-    groups = result.reference.groups if result.reference is not None else []
+    groups = result.reference.train_groups if result.reference is not None else []
     sources = [str(groups[int(i)]) if groups else "" for i in idx]
     threshold = float(data_dict["memorization"]["copy_threshold"])
     dists = ", ".join(fmt(d) for d in dist)
@@ -183,7 +190,7 @@ def nearest_layer(
             "training_index": [int(i) for i in idx],
             "training_source": sources,
             "distance": [float(d) for d in dist],
-            "distance_units": "RMS per pixel in the model range [-1, 1]",
+            "distance_units": "relative copy distance (blurred, mean-removed, shift-tolerant)",
             "copy_threshold": threshold,
             "near_copy": bool(dist[0] < threshold),
             "checkpoint": (data_dict.get("checkpoint") or {}).get("path"),

@@ -65,7 +65,9 @@ class EvaluateWidget(QWidget):
         self.n_boot = QSpinBox(minimum=10, maximum=2000, value=200)
         self.n_boot.setToolTip("bootstrap replicates of every confidence interval")
         self.net_steps = QSpinBox(minimum=10, maximum=5000, value=300)
-        self.net_steps.setToolTip("training steps of the feature extractor (classifier: 2/3)")
+        self.net_steps.setToolTip(
+            "training steps of the condition classifier (KID/FD use a fixed random network)"
+        )
         self.evaluate_btn = QPushButton("Evaluate")
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("stops between two stages of the evaluation")

@@ -1,4 +1,5 @@
-"""A live plot of the losses and discriminator outputs, redrawn a few times a second at most."""
+"""A live plot of the losses, discriminator outputs and held-out score, redrawn a few times a
+second at most."""
 
 from __future__ import annotations
 
@@ -13,30 +14,47 @@ from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 SERIES = ("loss_d", "loss_g", "d_real", "d_fake")
 LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(real)", "d_fake": "D(fake)"}
 COLORS = {"loss_d": "#4fc3f7", "loss_g": "#ffb74d", "d_real": "#81c784", "d_fake": "#e57373"}
+SCORE_COLOR, BEST_COLOR = "#ce93d8", "#ffd54f"
+NO_SCORE_TEXT = "no held-out score yet"
 
 
 class LossPlot(QWidget):
-    """Two stacked axes: D and G losses; mean D(real) and D(fake) probabilities.
+    """Three stacked axes: D and G losses; mean D(real) and D(fake) probabilities; the held-out
+    score (lower is better) with the best step marked and the training-vs-held-out baseline.
 
-    ``add`` is cheap (appends numbers); a timer redraws only when something changed, at most
-    every ``interval_ms``.
+    ``add`` and ``add_score`` are cheap (append numbers); a timer redraws only when something
+    changed, at most every ``interval_ms``.
     """
 
     def __init__(self, interval_ms: int = 400, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.figure = Figure(figsize=(4, 2.6), facecolor="#262930", layout="constrained")
+        self.figure = Figure(figsize=(4, 3.4), facecolor="#262930", layout="constrained")
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(190)
+        self.canvas.setMinimumHeight(240)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        self.ax_loss, self.ax_prob = self.figure.subplots(2, 1, sharex=True)
+        self.ax_loss, self.ax_prob, self.ax_score = self.figure.subplots(3, 1, sharex=True)
         self.lines = {}
         for key in SERIES:
             ax = self.ax_loss if key.startswith("loss") else self.ax_prob
             (self.lines[key],) = ax.plot([], [], lw=1.2, color=COLORS[key], label=LABELS[key])
-        for ax, title in ((self.ax_loss, "loss"), (self.ax_prob, "probability")):
+        (self.score_line,) = self.ax_score.plot(
+            [], [], lw=1.2, marker=".", color=SCORE_COLOR, label="held-out SWD"
+        )
+        (self.best_marker,) = self.ax_score.plot(
+            [], [], ls="", marker="*", ms=10, color=BEST_COLOR, label="best"
+        )
+        self.baseline_line = self.ax_score.axhline(
+            np.nan, ls="--", lw=0.8, color="#9e9e9e", label="train vs held-out"
+        )
+        self.score_note = self.ax_score.text(
+            0.5, 0.5, NO_SCORE_TEXT, transform=self.ax_score.transAxes, ha="center",
+            va="center", color="#9e9e9e", fontsize=7,
+        )  # fmt: skip
+        axes = ((self.ax_loss, "loss"), (self.ax_prob, "probability"), (self.ax_score, "score"))
+        for ax, title in axes:
             ax.set_facecolor("#1e1f24")
             ax.tick_params(colors="#c8c8c8", labelsize=7)
             ax.set_ylabel(title, color="#c8c8c8", fontsize=8)
@@ -44,9 +62,13 @@ class LossPlot(QWidget):
                 spine.set_color("#5a5a5a")
             ax.legend(loc="upper right", fontsize=7, frameon=False, labelcolor="#e0e0e0", ncol=2)
         self.ax_prob.set_ylim(0, 1)
-        self.ax_prob.set_xlabel("step", color="#c8c8c8", fontsize=8)
+        self.ax_score.set_xlabel("step", color="#c8c8c8", fontsize=8)
         self.steps: list[int] = []
         self.values: dict[str, list[float]] = {k: [] for k in SERIES}
+        self.score_steps: list[int] = []
+        self.scores: list[float] = []
+        self.best_step: int | None = None
+        self.baseline: float | None = None
         self.draw_count = 0
         self._dirty = False
         self._last_draw = 0.0
@@ -65,10 +87,34 @@ class LossPlot(QWidget):
             self.values[key].append(v if np.isfinite(v) else np.nan)
         self._dirty = True
 
+    def add_score(
+        self, step: int, score: float, best_step: int | None, baseline: float | None = None
+    ) -> None:
+        """Record a held-out score (lower is better), the best step so far and the baseline."""
+        if self.score_steps and step <= self.score_steps[-1]:
+            self.best_step = best_step  # the final report repeats the last score
+            self._dirty = True
+            return
+        self.score_steps.append(step)
+        self.scores.append(float(score) if np.isfinite(score) else np.nan)
+        self.best_step = best_step
+        if baseline is not None and np.isfinite(baseline):
+            self.baseline = float(baseline)
+        self._dirty = True
+
+    def best_point(self) -> tuple[int, float] | None:
+        """``(step, score)`` of the best recorded score, None before one."""
+        if self.best_step is None or self.best_step not in self.score_steps:
+            return None
+        return self.best_step, self.scores[self.score_steps.index(self.best_step)]
+
     def clear(self) -> None:
         self.steps.clear()
         for v in self.values.values():
             v.clear()
+        self.score_steps.clear()
+        self.scores.clear()
+        self.best_step = self.baseline = None
         self._dirty = True
         self.redraw()
 
@@ -80,6 +126,7 @@ class LossPlot(QWidget):
         x = np.asarray(self.steps)
         for key, line in self.lines.items():
             line.set_data(x, _smooth(np.asarray(self.values[key])))
+        self._draw_scores()
         if len(x):
             self.ax_loss.relim()
             self.ax_loss.autoscale_view()
@@ -87,6 +134,16 @@ class LossPlot(QWidget):
         self.canvas.draw_idle()
         self.draw_count += 1
         self._last_draw = time.perf_counter()
+
+    def _draw_scores(self) -> None:
+        self.score_line.set_data(self.score_steps, self.scores)
+        best = self.best_point()
+        self.best_marker.set_data(*(([best[0]], [best[1]]) if best else ([], [])))
+        self.baseline_line.set_ydata([np.nan if self.baseline is None else self.baseline] * 2)
+        self.score_note.set_visible(not self.scores)
+        values = np.asarray([*self.scores, np.nan if self.baseline is None else self.baseline])
+        if np.isfinite(values).any():  # distances: from 0 up, baseline included
+            self.ax_score.set_ylim(0, float(np.nanmax(values)) * 1.15 + 1e-9)
 
     def stop_timer(self) -> None:
         self._timer.stop()

@@ -216,6 +216,9 @@ class TrainWidget(QWidget):
             kind = "conditional GAN" if msg.conditional else "GAN"
             again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
             self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")
+            self.summary.setToolTip(msg.split)
+            if not msg.heldout:
+                show_warning(msg.split)
             if self.state is TrainState.STARTING:
                 self._set_state(TrainState.TRAINING)
         elif isinstance(msg, JobFailed):
@@ -238,6 +241,8 @@ class TrainWidget(QWidget):
             )
         elif r.status == "paused":
             self.status.setText(f"Paused at step {r.step}: Resume or Stop (saves a checkpoint).")
+        if r.heldout_score is not None:
+            self.plot.add_score(r.step, r.heldout_score, r.best_step, r.heldout_baseline)
         if r.preview is not None:
             show_preview(
                 self.viewer,

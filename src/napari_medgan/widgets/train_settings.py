@@ -41,6 +41,11 @@ TIPS = {
     "preview_every": "update the preview layer every this many steps",
     "out_dir": "run folder for checkpoints; a folder that holds a run is resumed",
     "checkpoint_every": "save a checkpoint every this many steps (also on stop and at the end)",
+    "holdout": "share of each condition's slices never trained on, used to score the model "
+    "(whole scans when a condition has several, else a slab with a gap); 0: none, and then "
+    "quality and memorization cannot be told apart",
+    "score_every": "score the model on the held-out slices every this many steps and keep "
+    "the best checkpoint (0: never)",
 }
 
 
@@ -72,6 +77,7 @@ def _basic_widgets() -> dict[str, mw.Widget]:
         "loss": mw.ComboBox(choices=list(LOSSES)),
         "slice_axis": mw.ComboBox(choices=list(AXES.items())),
         "augment": mw.Select(choices=list(AUGMENT_OPS), allow_multiple=True),
+        "holdout": _float(0.0, 0.5, 0.05),
         "out_dir": mw.FileEdit(mode="d"),
     }
 
@@ -92,6 +98,7 @@ def _advanced_widgets() -> dict[str, mw.Widget]:
         "min_foreground": _float(0.0, 0.99, 0.01),
         "preview_every": _spin(0, 1_000_000, 10),
         "checkpoint_every": _spin(0, 1_000_000, 100),
+        "score_every": _spin(0, 1_000_000, 50),
         "keep_checkpoints": _spin(1, 1000),
         "seed": _spin(0, 2**31 - 1),
     }

@@ -1,34 +1,33 @@
 """Offline evaluation: quality, diversity, condition fidelity and memorization of generated slices.
 
-Every metric works offline (feature networks are trained here on real slices), reports a
-real-vs-real baseline and a bootstrap interval, and splits real data per volume. See
-``docs/evaluation.md``.
+Reference = the run's held-out real slices; baseline = training real vs held-out real at the
+same counts; control rows = verbatim training copies and the untrained generator. KID/FD use a
+fixed random-weight network (same bytes everywhere). See ``docs/evaluation.md``.
 """
 
-from .evaluate import (
-    EvaluationCancelled,
-    EvaluationResult,
-    Reference,
-    evaluate,
-    prepare_reference,
-    score,
-)
+from .copies import CopyGate, copy_distances
+from .evaluate import EvaluationResult, evaluate, score, score_set
 from .features import TrainedNet, frechet_distance, kid
 from .memorization import CTTest, nearest_neighbours, nearest_training_slices
 from .msssim import ms_ssim, msssim_config, pairwise_msssim
+from .randnet import RandomFeatures
+from .reference import EvaluationCancelled, Reference, prepare_reference
 from .report import write_report
-from .sampled import dataset_for, evaluate_sampler
+from .sampled import dataset_for, evaluate_sampler, sample_images, untrained_like
 from .stats import Split, bootstrap_two_sample, group_split, mean_ci
 from .swd import laplacian_pyramid, swd
 
 __all__ = [
     "CTTest",
+    "CopyGate",
     "EvaluationCancelled",
     "EvaluationResult",
+    "RandomFeatures",
     "Reference",
     "Split",
     "TrainedNet",
     "bootstrap_two_sample",
+    "copy_distances",
     "dataset_for",
     "evaluate",
     "evaluate_sampler",
@@ -43,7 +42,10 @@ __all__ = [
     "nearest_training_slices",
     "pairwise_msssim",
     "prepare_reference",
+    "sample_images",
     "score",
+    "score_set",
     "swd",
+    "untrained_like",
     "write_report",
 ]

@@ -1,10 +1,12 @@
-"""A small CNN trained here on real slices, its features, KID and the Fréchet distance.
+"""A small CNN trained here on real slices (the condition classifier), KID and the Fréchet
+distance.
 
 No pretrained weights are downloaded (Inception features are unavailable offline and were never
-trained on scans). The extractor is trained for a few hundred steps on held-out real slices
-with self-supervised rotation prediction plus, where available, the condition and a slice
-position bin; its weights are serialised with safetensors and identified by their SHA-256,
-which every report names: KID/FD values are only comparable under the same extractor.
+trained on scans). The condition classifier is trained on the run's *training* slices and
+scores held-out and generated slices it never saw. KID/FD use the fixed random network of
+:mod:`.randnet` by default; :func:`train_net` can still build a trained extractor for
+comparison (``benchmarks/bench_extractors.py``). Weights are serialised with safetensors and
+identified by their SHA-256.
 """
 
 from __future__ import annotations
@@ -207,9 +209,10 @@ def train_net(
         tasks["rotation"] = 4
     if not tasks:
         raise ValueError("no training task")
-    torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    net = SmallCNN(x.shape[-1], tasks)
+    with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
+        torch.manual_seed(seed)
+        net = SmallCNN(x.shape[-1], tasks)
     tgt = {k: torch.as_tensor(np.asarray(v), dtype=torch.int64) for k, v in targets.items()}
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.99))
     shift = max(1, x.shape[-1] // 16)
@@ -294,21 +297,26 @@ def frechet_from_stats(m1: np.ndarray, c1: np.ndarray, m2: np.ndarray, c2: np.nd
     return float(max(((m1 - m2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * root, 0.0))
 
 
+def _frechet_from_samples(x: np.ndarray, y: np.ndarray) -> float:
+    """Fréchet distance of gaussian fits, with tr((C₁C₂)^½) as the nuclear norm of AᵀB
+    (C₁ = AAᵀ, C₂ = BBᵀ from centred samples): exact, and an (n₁ × n₂) SVD instead of a
+    (d × d) eigenproblem, so it stays fast when the feature dimension exceeds the sample size."""
+    a = (x - x.mean(0)) / np.sqrt(max(len(x) - 1, 1))
+    b = (y - y.mean(0)) / np.sqrt(max(len(y) - 1, 1))
+    root = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    mean = ((x.mean(0) - y.mean(0)) ** 2).sum()
+    return float(max(mean + (a * a).sum() + (b * b).sum() - 2 * root, 0.0))
+
+
 def frechet_distance(
     fx: np.ndarray, fy: np.ndarray, n_boot: int = 0, seed: int = 0, level: float = CI_LEVEL
 ) -> tuple[float, tuple[float, float] | None]:
     """Fréchet distance between gaussian fits of two feature sets, with a bootstrap CI."""
-
-    def stat(a: np.ndarray, b: np.ndarray) -> float:
-        xa, yb = fx[a], fy[b]
-        return frechet_from_stats(xa.mean(0), np.cov(xa, rowvar=False),
-                                  yb.mean(0), np.cov(yb, rowvar=False))
-
-    point = stat(np.arange(len(fx)), np.arange(len(fy)))
+    point = _frechet_from_samples(fx, fy)
     if n_boot <= 0:
         return point, None
     rng = np.random.default_rng(seed)
     ia, ib = resample_indices(len(fx), n_boot, rng), resample_indices(len(fy), n_boot, rng)
-    reps = np.array([stat(a, b) for a, b in zip(ia, ib)])
+    reps = np.array([_frechet_from_samples(fx[a], fy[b]) for a, b in zip(ia, ib)])
     lo, hi = recentred_interval(point, reps, level)
     return point, (max(lo, 0.0), hi)

@@ -5,11 +5,11 @@ Distances in pixel space are root-mean-square differences per pixel in the model
 
 - AuthPct (Alaa et al. 2022): a generated image is *authentic* when it is farther from its
   nearest training slice than that slice is from its own nearest other training slice.
-- C_T (Meehan et al. 2020): the space is cut into k-means cells fitted on the training set;
-  in each cell a Mann-Whitney U test compares the distances to the training set of generated
-  images with those of held-out real images; C_T is the average z-score weighted by the
-  held-out share of each cell. C_T ≪ 0 (generated images closer to the training data than
-  unseen real data is) means data copying; C_T ≫ 0 means under-fitting.
+- C_T (Meehan et al. 2020), here as an effect size: the space is cut into k-means cells fitted
+  on the training set; in each cell Cliff's delta compares the distances to the training set
+  of generated images with those of held-out real images, averaged with the held-out share of
+  each cell as weight. C_T < 0 (generated images closer to the training data than unseen real
+  data is) means copying; C_T > 0 means under-fitting. A permutation null gives its p-value.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from scipy.stats import rankdata
 
 from .stats import CI_LEVEL, recentred_interval, resample_indices
 
-CT_COPY_THRESHOLD = -3.0
+CT_P_FLAG = 0.01  # permutation p-value below which C_T counts as copying ...
+CT_MIN_EFFECT = 0.3  # ... when the effect is also at least this large (delta < -0.3)
 
 
 def _flat(x: np.ndarray) -> torch.Tensor:
@@ -71,7 +72,8 @@ def nearest_neighbours(
 def nearest_training_slices(
     generated_image: np.ndarray, train_images: np.ndarray, k: int = 5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k training slices nearest to one generated image.
+    """The k training slices nearest to one generated image under the copy distance
+    (shift-tolerant, blurred, brightness-invariant; see :mod:`.copies`).
 
     Parameters
     ----------
@@ -83,12 +85,14 @@ def nearest_training_slices(
     Returns
     -------
     indices, distances : numpy.ndarray
-        ``(k,)`` indices into ``train_images`` and RMS pixel distances, nearest first.
+        ``(k,)`` indices into ``train_images`` and copy distances, nearest first.
     """
+    from .copies import copy_distances
+
     g = np.asarray(generated_image, dtype=np.float32)
     if g.shape != np.shape(train_images)[1:]:
         raise ValueError(f"image {g.shape} vs training slices {np.shape(train_images)[1:]}")
-    idx, dist = nearest_neighbours(g[None], train_images, k)
+    idx, dist = copy_distances(g[None], train_images, k)
     return idx[0], dist[0]
 
 
@@ -136,26 +140,30 @@ def assign(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return ((np.asarray(x)[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
 
 
-def _mw_z(dp: np.ndarray, dq: np.ndarray) -> float:
-    """Mann-Whitney z: negative when the generated distances ``dq`` are smaller."""
+def cliffs_delta(dp: np.ndarray, dq: np.ndarray) -> float:
+    """P(dq > dp) − P(dq < dp) from ranks: negative when the generated distances ``dq`` are
+    smaller than the held-out ones ``dp`` (an effect size in [-1, 1], not a z-score)."""
     m, n = len(dq), len(dp)
     ranks = rankdata(np.concatenate([dq, dp]))
     u = ranks[:m].sum() - m * (m + 1) / 2  # pairs where a generated distance is larger
-    return float((u - m * n / 2) / np.sqrt(m * n * (m + n + 1) / 12))
+    return float(2 * u / (m * n) - 1)
 
 
 @dataclass
 class CTResult:
-    """C_T statistic, the cells used and (optionally) its bootstrap interval."""
+    """C_T as an effect size, its permutation p-value and threshold, and its bootstrap interval."""
 
     value: float
     n_cells: int
     cells_used: int
+    p_value: float = 1.0
+    threshold: float = float("nan")
     ci: tuple[float, float] | None = None
 
     @property
     def copying(self) -> bool:
-        return bool(self.value < CT_COPY_THRESHOLD)
+        """Significantly closer to the training set than held-out real data, by a clear margin."""
+        return bool(self.p_value < CT_P_FLAG and self.value < -CT_MIN_EFFECT)
 
     def to_dict(self) -> dict:
         return {
@@ -163,20 +171,30 @@ class CTResult:
             "ci": None if self.ci is None else list(self.ci),
             "n_cells": self.n_cells,
             "cells_used": self.cells_used,
+            "p_value": self.p_value,
+            "null_threshold": self.threshold,
+            "min_effect": -CT_MIN_EFFECT,
             "copying": self.copying,
-            "threshold": CT_COPY_THRESHOLD,
         }
 
 
 class CTTest:
-    """The C_T data-copying test against a fixed training set (cells and distances cached).
+    """The C_T data-copying test (Meehan et al. 2020) as an effect size against a fixed
+    training set, with a permutation null.
+
+    Cells: k-means on the training embeddings. In each cell, Cliff's delta compares the
+    distances to the training set of generated images with those of held-out real images;
+    C_T is the average weighted by the held-out share of each cell. Unlike the original
+    z-score it does not grow with the number of samples, so one threshold fits every size.
+    The permutation null swaps generated/held-out labels within cells; ``p_value`` is the
+    share of permutations at or below the observed value.
 
     Parameters
     ----------
-    train : numpy.ndarray
-        ``(N, d)`` embeddings of the training slices (e.g. pixel PCA).
-    heldout : numpy.ndarray
-        ``(n, d)`` embeddings of real slices the generator never saw (other volumes).
+    train_emb : numpy.ndarray
+        ``(N, d)`` embeddings of the training slices (cells).
+    heldout_emb, heldout_dist : numpy.ndarray
+        Embeddings of held-out real slices and their distances to the training set.
     n_cells : int, optional
         k-means cells; default keeps about 20 held-out points per cell (at most 10 cells).
     tau : float
@@ -184,20 +202,15 @@ class CTTest:
     """
 
     def __init__(
-        self, train: np.ndarray, heldout: np.ndarray, n_cells: int | None = None,
-        tau: float = 0.02, seed: int = 0,
+        self, train_emb: np.ndarray, heldout_emb: np.ndarray, heldout_dist: np.ndarray,
+        n_cells: int | None = None, tau: float = 0.02, seed: int = 0,
     ):
-        self.train = np.asarray(train, dtype=np.float64)
         if n_cells is None:
-            n_cells = int(np.clip(len(heldout) // 20, 1, 10))
-        self.centres = kmeans(self.train, n_cells, seed)
+            n_cells = int(np.clip(len(heldout_emb) // 20, 1, 10))
+        self.centres = kmeans(np.asarray(train_emb, dtype=np.float64), n_cells, seed)
         self.tau = tau
-        self.heldout_cell = assign(heldout, self.centres)
-        self.heldout_dist = self.distances(heldout)
-
-    def distances(self, x: np.ndarray) -> np.ndarray:
-        return nearest_neighbours(np.asarray(x, dtype=np.float32),
-                                  self.train.astype(np.float32), 1)[1][:, 0]
+        self.heldout_cell = assign(heldout_emb, self.centres)
+        self.heldout_dist = np.asarray(heldout_dist, dtype=np.float64)
 
     def _stat(self, dp: np.ndarray, cp: np.ndarray, dq: np.ndarray, cq: np.ndarray) -> tuple:
         total, weight, used = 0.0, 0.0, 0
@@ -206,25 +219,37 @@ class CTTest:
             if len(p) == 0 or len(q) == 0 or len(q) < self.tau * len(dq):
                 continue
             w = len(p) / len(dp)
-            total += w * _mw_z(p, q)
+            total += w * cliffs_delta(p, q)
             weight += w
             used += 1
         return (total / weight if weight > 0 else float("nan")), used
 
     def __call__(
-        self, generated: np.ndarray, n_boot: int = 0, seed: int = 0, level: float = CI_LEVEL,
-        heldout_index: np.ndarray | None = None,
+        self, gen_emb: np.ndarray, gen_dist: np.ndarray, n_boot: int = 0, seed: int = 0,
+        level: float = CI_LEVEL, heldout_index: np.ndarray | None = None, n_perm: int = 200,
     ) -> CTResult:
-        """C_T of ``(m, d)`` generated embeddings (optionally against a held-out subset)."""
-        dq = self.distances(generated)
-        cq = assign(generated, self.centres)
+        """C_T of generated images given their embeddings and distances to the training set."""
+        dq = np.asarray(gen_dist, dtype=np.float64)
+        cq = assign(gen_emb, self.centres)
         hidx = np.arange(len(self.heldout_dist)) if heldout_index is None else heldout_index
         dp, cp = self.heldout_dist[hidx], self.heldout_cell[hidx]
         value, used = self._stat(dp, cp, dq, cq)
+        rng = np.random.default_rng(seed)
+        p_value, thr = 1.0, float("nan")
+        if n_perm > 0 and np.isfinite(value):
+            d_all, c_all = np.concatenate([dq, dp]), np.concatenate([cq, cp])
+            null = []
+            for _ in range(n_perm):
+                perm = rng.permutation(len(d_all))
+                d, c = d_all[perm], c_all[perm]
+                null.append(self._stat(d[len(dq):], c[len(dq):], d[: len(dq)], c[: len(dq)])[0])
+            null = np.asarray(null)
+            null = null[np.isfinite(null)]
+            p_value = float((1 + (null <= value).sum()) / (1 + null.size))
+            thr = float(np.quantile(null, CT_P_FLAG)) if null.size else thr
         ci = None
         if n_boot > 0:
-            rng = np.random.default_rng(seed)
             ip, iq = resample_indices(len(dp), n_boot, rng), resample_indices(len(dq), n_boot, rng)
             reps = np.array([self._stat(dp[a], cp[a], dq[b], cq[b])[0] for a, b in zip(ip, iq)])
             ci = recentred_interval(value, reps, level)
-        return CTResult(value, len(self.centres), used, ci)
+        return CTResult(value, len(self.centres), used, p_value, thr, ci)

@@ -1,11 +1,17 @@
-"""Evaluate a sampler (a loaded checkpoint) against real volumes: the CLI's and widget's entry."""
+"""Evaluate a checkpoint (or images from any tool) against real volumes: the CLI's and widget's
+entry. The run's held-out split, intensity windows and geometry are applied to the real inputs
+exactly as in training."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..data import UNCONDITIONAL, DataError, SliceDataset, Volume, build_dataset
 from .evaluate import EvaluationResult, Progress, evaluate
@@ -45,9 +51,119 @@ def dataset_for(sampler, volumes: list[Volume]) -> tuple[SliceDataset, np.ndarra
         windowed.append(dataclasses.replace(v, window=win))
     cfg = sampler.config
     ds = build_dataset(windowed, sampler.size, cfg.slice_axis, cfg.min_foreground)
+    return ds, labels_in(sampler, ds)
+
+
+def labels_in(sampler, ds: SliceDataset) -> np.ndarray:
+    """``ds``'s labels re-indexed to the sampler's condition order."""
     index = {n: i for i, n in enumerate(sampler.class_names)}
-    labels = np.array([index[ds.class_names[int(k)]] for k in ds.labels.numpy()], dtype=np.int64)
-    return ds, labels
+    return np.array([index[ds.class_names[int(k)]] for k in ds.labels.numpy()], dtype=np.int64)
+
+
+def run_split(sampler) -> dict | None:
+    """The held-out split recorded in the sampler's checkpoint, or None (old run, holdout 0)."""
+    path = getattr(sampler, "path", None)
+    if path is None:
+        return None
+    try:
+        meta = json.loads((Path(path) / "state.json").read_text()).get("meta", {})
+    except (OSError, ValueError):
+        return None
+    split = meta.get("split")
+    if not split:
+        return None
+    from ..holdout import HoldoutSplit
+
+    return split if HoldoutSplit.from_dict(split).has_heldout() else None
+
+
+def which_checkpoint(sampler) -> str:
+    """``"best"`` when the run's ``best`` pointer names the sampler's checkpoint, ``"latest"``
+    when ``latest`` does, else ``"given"`` (a checkpoint folder chosen by hand)."""
+    from ..checkpoint import BEST, LATEST
+
+    path = getattr(sampler, "path", None)
+    if path is None:
+        return "given"
+    run = Path(path).parent.parent
+    for name in (BEST, LATEST):
+        pointer = run / name
+        if pointer.is_file() and pointer.read_text().strip() == Path(path).name:
+            return name
+    return "given"
+
+
+def split_real(sampler, ds: SliceDataset, split: dict | None):
+    """(train_ds, heldout_ds or None) of the real inputs under the run's split."""
+    if split is None:
+        return ds, None
+    from ..holdout import HoldoutSplit
+
+    try:
+        train, held = HoldoutSplit.from_dict(split).apply(ds)
+    except ValueError as exc:
+        raise DataError(
+            f"the real inputs do not match the run's held-out split ({exc}); give the scans "
+            "the run was trained on"
+        ) from None
+    return train, held
+
+
+def sample_images(sampler, volumes: list[Volume]) -> tuple[np.ndarray, np.ndarray]:
+    """Images from files (one volume per condition) as the model sees them, and their labels.
+
+    Slices are taken along the run's slice axis; each slice must have the run's native slice
+    shape of its condition (it is then resized like the training data) or already the model
+    size. Intensities go through the run's window of the condition.
+    """
+    axis = sampler.config.slice_axis
+    fixed = []
+    for v in volumes:
+        key = v.condition if sampler.conditional else UNCONDITIONAL
+        geom = sampler.geometry.get(key)
+        if geom is None:
+            raise DataError(f"{v.name}: condition {key!r} is unknown to the model")
+        data = np.asarray(v.data)
+        if data.ndim == 2:
+            data = data[None] if axis == 0 else np.expand_dims(data, axis)
+        if data.ndim != 3:
+            raise DataError(f"{v.name}: expected a 2D image or a 3D stack, got {data.ndim}D")
+        shape = tuple(s for i, s in enumerate(data.shape) if i != axis)
+        size = (sampler.size, sampler.size)
+        if shape == size:
+            spacing = [1.0, 1.0]
+        elif shape == tuple(geom.native_shape):
+            spacing = list(geom.native_spacing)
+        else:
+            raise DataError(
+                f"{v.name}: slices along axis {axis} are {shape[0]}×{shape[1]}; this run needs "
+                f"{size[0]}×{size[1]} (model size) or {geom.native_shape[0]}×"
+                f"{geom.native_shape[1]} (the {key} scans' slice shape)"
+            )
+        spacing.insert(axis, 1.0)
+        fixed.append(dataclasses.replace(v, data=data, spacing=tuple(spacing), mask=None))
+    ds, labels = dataset_for(sampler, fixed)
+    return ds.images[:, 0].numpy(), labels
+
+
+def untrained_like(sampler, seed: int = 0):
+    """The sampler with its generator re-initialised (PyTorch's default init of every layer,
+    seeded inside a forked RNG: the process-wide torch RNG is left as it was)."""
+    g = copy.deepcopy(sampler.generator)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for m in g.modules():
+            if hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+    return dataclasses.replace(sampler, generator=g.eval(), step=0)
+
+
+def _draw(sampler, present: list[int], per: np.ndarray, seed: int) -> np.ndarray:
+    out = []
+    for c, k in zip(present, per):
+        cond = sampler.class_names[c] if sampler.conditional else None
+        out.append(sampler.sample(int(k), cond, seed=seed + 1000 * c, units="model"))
+    return np.concatenate(out)
 
 
 def evaluate_sampler(
@@ -58,73 +174,88 @@ def evaluate_sampler(
     n_swap: int | None = None,
     seed: int = 0,
     n_boot: int = 200,
+    samples: list[Volume] | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
     **kwargs,
 ) -> EvaluationResult:
-    """Sample from ``sampler`` and evaluate against real (and held-out) volumes.
+    """Sample ``sampler`` (or read ``samples``) and evaluate against the real volumes.
 
     Parameters
     ----------
     sampler : napari_medgan.engine.Sampler
-        A loaded checkpoint (``Sampler.from_checkpoint``) or wrapped generator.
+        A loaded checkpoint (``Sampler.from_checkpoint``).
     real_volumes : list of Volume
-        The scans the model was trained on (or scans of the same population).
+        The scans the run was trained on; the run's held-out split (recorded in the
+        checkpoint) divides their slices into training and held-out slices.
     heldout_volumes : list of Volume, optional
-        Scans the model never saw; they make the memorization test sharper.
+        Extra scans the model never saw, added to the held-out reference.
     n : int, optional
         Generated images in total, split over conditions like the real slices (default: as
-        many as real slices, at most 1000).
-    n_swap : int, optional
-        Latents rendered under every condition for the swap accuracy (conditional models;
-        default ``max(8, n // (2 * conditions))``).
+        many as real slices, at most 1000). Ignored with ``samples``.
+    samples : list of Volume, optional
+        Images to score instead of sampling (e.g. another tool's output), one volume per
+        condition, read like real inputs (see :func:`sample_images`).
     """
-    ds, labels = dataset_for(sampler, real_volumes)
-    real = ds.images[:, 0].numpy()
+    given = None if samples is None else sample_images(sampler, samples)  # bad files fail first
+    ds, _ = dataset_for(sampler, real_volumes)
+    split = run_split(sampler)
+    train_ds, held_ds = split_real(sampler, ds, split)
+    t_lab = labels_in(sampler, train_ds)
+    real, groups = train_ds.images[:, 0].numpy(), list(train_ds.sources)
     h = hl = hg = None
+    if held_ds is not None and len(held_ds):
+        h, hl, hg = held_ds.images[:, 0].numpy(), labels_in(sampler, held_ds), list(held_ds.sources)
     if heldout_volumes:
-        hds, hl = dataset_for(sampler, heldout_volumes)
-    present = sorted(set(labels.tolist()))
-    if heldout_volumes:
-        keep = np.isin(hl, present)  # conditions absent from the real data cannot be compared
-        h = hds.images[:, 0].numpy()[keep]
-        hg = [g for g, k in zip(hds.sources, keep) if k]
-        hl = hl[keep]
+        xds, xl = dataset_for(sampler, heldout_volumes)
+        xh = xds.images[:, 0].numpy()
+        h = xh if h is None else np.concatenate([h, xh])
+        hl = xl if hl is None else np.concatenate([hl, xl])
+        hg = list(xds.sources) if hg is None else hg + list(xds.sources)
+    present = sorted(set(t_lab.tolist()))
+    if hl is not None:
+        keep = np.isin(hl, present)  # conditions absent from training cannot be compared
+        h, hl, hg = h[keep], hl[keep], [g for g, k in zip(hg, keep) if k]
         if len(h) < 2:
-            raise DataError("the held-out scans share no condition with the real scans")
-    total = n if n is not None else min(len(real), MAX_DEFAULT_N)
-    counts = np.array([(labels == c).sum() for c in present], dtype=np.float64)
-    per = _allocate(int(total), counts)
+            raise DataError("the held-out slices share no condition with the training slices")
     if progress is not None:
-        progress("sampling the generator", 0.01)
-    gen, glab = [], []
-    for c, k in zip(present, per):
-        cond = sampler.class_names[c] if sampler.conditional else None
-        gen.append(sampler.sample(int(k), cond, seed=seed + 1000 * c, units="model"))
-        glab.append(np.full(int(k), c, dtype=np.int64))
+        progress("sampling the generator" if samples is None else "reading the samples", 0.01)
     swapped = None
-    if sampler.conditional and len(present) > 1:
-        k = n_swap or max(8, int(total) // (2 * len(present)))
-        swapped = sampler.condition_swap(k, seed=seed + 777, units="model")[present]
+    if given is not None:
+        gen, glab = given
+        if not np.isin(glab, present).all():
+            raise DataError("the samples hold conditions without training slices")
+        per = np.array([(glab == c).sum() for c in present])
+    else:
+        total = n if n is not None else min(len(real) + (0 if h is None else len(h)),
+                                            MAX_DEFAULT_N)
+        per = _allocate(int(total), np.array([(t_lab == c).sum() for c in present], float))
+        gen = _draw(sampler, present, per, seed)
+        glab = np.repeat(present, per)
+        if sampler.conditional and len(present) > 1:
+            k = n_swap or max(8, int(total) // (2 * len(present)))
+            swapped = sampler.condition_swap(k, seed=seed + 777, units="model")[present]
+    untrained = _draw(untrained_like(sampler, seed), present, per, seed)
     class_names = list(sampler.class_names)
-    # re-index to the conditions present in the real data (classifier heads need contiguous ids)
-    remap = {c: i for i, c in enumerate(present)}
-    lab = np.array([remap[c] for c in labels])
+    remap = {c: i for i, c in enumerate(present)}  # contiguous ids for the classifier heads
     result = evaluate(
-        real, lab, list(ds.sources), np.concatenate(gen),
-        np.array([remap[c] for c in np.concatenate(glab)]), [class_names[c] for c in present],
-        swapped=swapped, heldout=h,
+        real, np.array([remap[c] for c in t_lab]), groups, gen,
+        np.array([remap[c] for c in glab]), [class_names[c] for c in present],
+        swapped=swapped, untrained=untrained, heldout=h,
         heldout_labels=None if hl is None else np.array([remap[c] for c in hl]),
         heldout_groups=hg, n_boot=n_boot, seed=seed, progress=progress,
         should_stop=should_stop, **kwargs,
     )
     result.data["checkpoint"] = {
         "path": None if getattr(sampler, "path", None) is None else str(sampler.path),
+        "which": which_checkpoint(sampler),
         "step": int(getattr(sampler, "step", 0)),
         "class_names": class_names,
         "size": int(sampler.size),
         "slice_axis": int(sampler.config.slice_axis),
+        "split": split,
     }
+    result.data["scored"] = "samples given (--samples)" if samples is not None else "generator"
     return result
 
 
