@@ -106,7 +106,7 @@ class TrainConfig:
 
     size: int = 64
     steps: int = 2000
-    batch_size: int = 64
+    batch_size: int = 32
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -310,7 +310,7 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
 
 
 #: Steps of the ``cpu`` preset per size (about 10 minutes of 2 CPU cores at 64 px).
-CPU_STEPS = {32: 1000, 64: 250, 128: 60, 256: 15}
+CPU_STEPS = {32: 2000, 64: 500, 128: 120, 256: 30}
 
 
 def preset_for_device(device: str) -> str:
