@@ -17,6 +17,7 @@ from napari_medgan.engine import (
 )
 from napari_medgan.engine.checkpoint import load_checkpoint
 from napari_medgan.engine.holdout import DEFAULT_GAP, MIN_SLICES
+from napari_medgan.engine.trainer import _split_from_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -129,16 +130,20 @@ def test_resume_reapplies_the_recorded_split(tmp_path, dataset):
     first = Trainer(tiny_config(tmp_path, steps=2, preview_every=0, holdout=0.2), dataset)
     for _ in first.run():
         pass
-    # the split is re-applied from the checkpoint (the settings may not change on resume: runs)
+    held, train_images = _keys(first.heldout_set), first.train_set.images
+    first.close()
     cfg = tiny_config(tmp_path, steps=4, preview_every=0, holdout=0.2)
     second = Trainer(cfg, build_dataset(mni_volumes(), size=32), resume=tmp_path)
     assert second.split.to_dict() == first.split.to_dict()
-    assert _keys(second.heldout_set) == _keys(first.heldout_set)
-    second.close()  # give the run folder up (run lock)
+    assert _keys(second.heldout_set) == held
+    assert torch.equal(second.images, train_images)
+    second.close()
+    with pytest.raises(CheckpointError, match=r"holdout is 0\.2 in the checkpoint, 0\.4"):
+        Trainer(cfg.replace(holdout=0.4), dataset, resume=tmp_path)
+    # the split is also checked against the rebuilt data, beside the run's own input check
     other = build_dataset(mni_volumes(), size=32, min_foreground=0.3)
-    refused = r"cannot resume.*(other data|held-out split was made on other)"
-    with pytest.raises(CheckpointError, match=refused):
-        Trainer(cfg, other, resume=tmp_path)
+    with pytest.raises(CheckpointError, match=r"cannot resume.*held-out split was made on other"):
+        _split_from_checkpoint(load_checkpoint(tmp_path), other)
 
 
 def test_holdout_zero_trains_on_everything(tmp_path, dataset):
@@ -189,3 +194,19 @@ def test_resume_from_a_checkpoint_without_split_trains_on_everything(tmp_path, d
     resumed = Trainer(tiny_config(tmp_path, steps=4, preview_every=0), dataset, resume=tmp_path)
     assert resumed.split.mode == "none" and "without a held-out split" in resumed.split.reason
     assert resumed.heldout_set is None and len(resumed.images) == len(dataset)
+
+
+def test_summary_of_a_split_given_by_a_table():
+    """Splits built elsewhere (a cohort table) lack n_groups and reasons: still one clear line."""
+    counts = {"slabs": {}, "dropped": 0}
+    split = HoldoutSplit(
+        mode="groups", fraction=0.2, seed=0, gap=0,
+        conditions={
+            "A": {"mode": "groups", "groups": ["p1"], "train": 5, "heldout": 2, **counts},
+            "B": {"mode": "none", "groups": [], "train": 3, "heldout": 0, **counts},
+        },
+    )  # fmt: skip
+    text = split.summary()
+    assert "held out 2 of 10 slices" in text and "A: 1 scan(s) (2 slices)" in text
+    assert "B: none (nothing held out)" in text
+    assert split.has_heldout("A") and not split.has_heldout("B")

@@ -20,6 +20,13 @@ Cost, measured by ``benchmarks/bench_heldout_score.py`` (demo CPU settings: MNI1
 both measured in the same run, machine load 17.8 on 2 cores): one score 95 ms against 154 ms per
 training step, i.e. 0.25 % of training time at the default ``score_every=250``. A new best also
 writes a checkpoint (the same cost as a periodic one).
+
+Is it signal or noise? On the same data and settings (seed 0, 1 thread, load ~11), the untrained
+generator scores 0.94 and the training-vs-held-out baseline 0.24; scored every 100 steps over
+1200 steps the score went 0.42, 0.32, 0.32, 0.34, 0.32, 0.36, 0.37, 0.41, 0.33, 0.33, 0.30, 0.39
+(best at step 1100). Re-drawing the latents of one checkpoint (step 400, 8 latent sets) moves it
+by a standard deviation of only 0.004 (0.003 with 4x as many samples), so the step-to-step
+changes are the model's own oscillation, not sampling noise, and matched counts suffice.
 """
 
 from __future__ import annotations

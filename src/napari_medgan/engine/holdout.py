@@ -117,10 +117,9 @@ class HoldoutSplit:
         parts = []
         for name, c in self.conditions.items():
             if c["mode"] == "groups":
-                parts.append(
-                    f"{name}: {len(c['groups'])} of {c.get('n_groups', '?')} scans "
-                    f"({c['heldout']} slices)"
-                )
+                total = c.get("n_groups")  # absent in splits given by a cohort table
+                scans = f"of {total} scans" if total else "scan(s)"
+                parts.append(f"{name}: {len(c['groups'])} {scans} ({c['heldout']} slices)")
             elif c["mode"] == "slabs":
                 gaps = sorted({int(slab["gap"]) for slab in c["slabs"].values()})
                 parts.append(
@@ -128,7 +127,7 @@ class HoldoutSplit:
                     f"gap {'/'.join(map(str, gaps))}"
                 )
             else:
-                parts.append(f"{name}: none ({c['reason']})")
+                parts.append(f"{name}: none ({c.get('reason') or 'nothing held out'})")
         text = (
             f"held out {self.n_heldout} of {self.n_train + self.n_heldout + self.n_dropped} "
             f"slices ({self.mode}; " + "; ".join(parts) + ")"

@@ -5,8 +5,9 @@ so no entry point can continue "the same" run with another loss, learning rate, 
 data, nor re-fit the intensity windows that the generator's outputs are mapped back through.
 
 Only the knobs in :data:`ALLOWED_CHANGES` may differ between a checkpoint and the settings of
-its continuation: the number of steps (to train longer), how often previews and checkpoints are
-made and kept, the device, and the run folder. None of them changes what the networks learn.
+its continuation: the number of steps (to train longer), how often previews, held-out scores and
+checkpoints are made and kept, the device, and the run folder. None of them changes what the
+networks learn.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from .config import ConfigError, TrainConfig
 from .data import IntensityTransform, SliceDataset
 
 ALLOWED_CHANGES = frozenset(
-    {"steps", "preview_every", "checkpoint_every", "keep_checkpoints", "device", "out_dir"}
+    {
+        "steps",
+        "preview_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "score_every",  # how often the held-out score is taken; the split itself is kept
+        "device",
+        "out_dir",
+    }
 )
 TOLERANCE = 1e-3  # on per-scan mean / std of the normalised slices (range [-1, 1])
 log = logging.getLogger(__name__)
