@@ -9,25 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_medgan.engine import Sampler, TrainConfig, Trainer, Volume, build_dataset
+from napari_medgan.engine import Sampler, Trainer, Volume, build_dataset
 from napari_medgan.engine.checkpoint import LATEST
+from napari_medgan.engine.config import preset
 
 from .common import CLIError
 from .generate import synthetic_image
 from .sheets import contact_sheet, to_uint8
-from .train import add_training_options, config_from_args, print_split
+from .train import add_training_options, config_from_args, preset_base, print_split
 from .training import run_in_terminal
 
-#: CPU-friendly demo: recognisable, varied brain slices in under 10 minutes on 2 cores.
-#: (At 64 px the same CPU budget leaves GM/WM mode-collapsed; see docs/results.md.)
-DEMO_CONFIG = TrainConfig(
-    size=32,
-    steps=6000,
-    batch_size=32,
-    base_channels=16,
-    max_channels=128,
-    checkpoint_every=1000,
-    preview_every=250,
+#: The ``cpu`` preset at 64 px (about 10 minutes on 2 cores; see docs/quality.md).
+DEMO_CONFIG = preset("cpu", size=64).replace(
+    checkpoint_every=500,
+    preview_every=100,
     slice_axis=0,
     out_dir="medgan-demo",
     device="auto",
@@ -66,7 +61,10 @@ def load_demo_volumes() -> list[Volume]:
 def run(args: argparse.Namespace) -> int:
     if args.condition:
         raise CLIError("demo uses the conditions T1, GM and WM; --condition is not accepted here")
-    config = config_from_args(args, DEMO_CONFIG)
+    base = DEMO_CONFIG
+    if args.preset != "auto" or args.size is not None:
+        base = preset_base(args, DEMO_CONFIG)
+    config = config_from_args(args, base)
     out = Path(config.out_dir)
     if (out / LATEST).exists() or (out / "contact_sheet.png").exists():
         raise CLIError(f"{out} already holds a demo run; choose another --out")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
 from napari_medgan.engine.checkpoint import LATEST
+from napari_medgan.engine.config import PRESETS, ConfigError, preset, preset_for_device
+from napari_medgan.engine.devices import resolve_device
 from napari_medgan.engine.resume import check_config, check_steps, read_run
 from napari_medgan.engine.runlock import check_free
 
@@ -41,6 +43,13 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     """Options shared by ``train`` and ``demo`` (defaults come from :class:`TrainConfig`)."""
     d = TrainConfig()
     p.add_argument(
+        "--preset",
+        choices=("auto", *PRESETS),
+        default="auto",
+        help="settings for the machine: cpu (64 px, ~10 min on 2 cores) or gpu (128/256 px); "
+        "auto (default) picks from the device; every option below overrides the preset",
+    )
+    p.add_argument(
         "--condition",
         action="append",
         metavar="NAME",
@@ -62,7 +71,25 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         "--max-channels", type=positive_int, help=f"cap on network width (default {d.max_channels})"
     )
     p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
-    p.add_argument("--r1", type=float, dest="r1_gamma", help="R1 penalty weight (default 0: off)")
+    p.add_argument(
+        "--r1",
+        type=float,
+        dest="r1_gamma",
+        help=f"R1 penalty weight, 0 disables (default {d.r1_gamma})",
+    )
+    p.add_argument(
+        "--ada-target",
+        type=float,
+        help=f"adaptive augmentation target of E[sign D(real)], 0: fixed probability "
+        f"(default {d.ada_target})",
+    )
+    p.add_argument(
+        "--ct-window",
+        metavar="LOW,HIGH",
+        help="CT window in HU mapped to the model's range, written with '=' because of the "
+        "minus sign: --ct-window=-1000,2000 (the default: air to dense bone; metal above it "
+        "is clipped)",
+    )
     p.add_argument(
         "--augment",
         metavar="OPS",
@@ -123,6 +150,7 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         "seed",
         "checkpoint_every",
         "preview_every",
+        "ada_target",
         "holdout",
         "score_every",
     ):
@@ -133,7 +161,45 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         changes["augment"] = () if args.augment.lower() == "none" else args.augment
     if args.out is not None:
         changes["out_dir"] = args.out
+    if getattr(args, "ct_window", None):
+        changes["ct_window"] = parse_window(args.ct_window)
     return base.replace(**changes).validate()
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """``"LOW,HIGH"`` → ``(low, high)``; a clear error otherwise."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        msg = f"--ct-window takes LOW,HIGH in HU, e.g. -1000,2000 (got {text!r})"
+        raise ConfigError(msg) from None
+    if not low < high:
+        raise ConfigError(f"--ct-window: LOW must be below HIGH (got {text!r})")
+    return low, high
+
+
+#: Settings of a run that are not part of a preset's recipe (kept when a preset is applied).
+NON_RECIPE = (
+    "slice_axis",
+    "min_foreground",
+    "preview_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "device",
+    "seed",
+    "out_dir",
+    "holdout",
+    "score_every",
+)
+
+
+def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    """``base`` with the recipe of ``--preset`` (auto: from the device) at ``--size``."""
+    name = getattr(args, "preset", "auto") or "auto"
+    if name == "auto":
+        name = preset_for_device(resolve_device(args.device or base.device).type)
+    recipe = preset(name, size=args.size)
+    return recipe.replace(**{k: getattr(base, k) for k in NON_RECIPE})
 
 
 def print_split(trainer: Trainer) -> None:
@@ -144,7 +210,7 @@ def print_split(trainer: Trainer) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    base = TrainConfig(slice_axis=0)
+    base = preset_base(args, TrainConfig(slice_axis=0))
     saved = read_run(args.resume) if args.resume else None
     if saved is not None:
         base = saved.config
@@ -176,6 +242,7 @@ def run(args: argparse.Namespace) -> int:
             config.slice_axis,
             config.min_foreground,
             transforms=saved.transforms if saved is not None else None,  # never re-fitted
+            ct_window=config.ct_window,
         )
     trainer = Trainer(config, dataset, resume=args.resume, split=split)
     summary = ", ".join(f"{k}: {v}" for k, v in trainer.train_set.counts().items())

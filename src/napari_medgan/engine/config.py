@@ -8,7 +8,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LOSSES = ("nonsaturating", "minimax", "hinge")
-AUGMENT_OPS = ("brightness", "contrast", "translation", "cutout")
+AUGMENT_OPS = (
+    "translation",
+    "rotation",
+    "scale",
+    "flip",
+    "brightness",
+    "contrast",
+    "gamma",
+    "cutout",
+)
+ARCHS = ("dcgan", "upconv")
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SIZES = (32, 64, 128, 256)
 
 
@@ -39,7 +50,28 @@ class TrainConfig:
     r1_every : int
         Apply R1 every this many steps (lazy regularisation, weight scaled to match).
     augment : tuple of str
-        Differentiable augmentations applied to real and fake images alike (empty: none).
+        Differentiable augmentations applied to real and fake images alike (empty: none);
+        ``flip`` (left-right) changes laterality and is off unless listed.
+    augment_p : float
+        Probability of each augmentation per image: the start value when ``ada_target`` > 0,
+        the fixed value otherwise.
+    ada_target : float
+        Adaptive augmentation (ADA): raise the probability while ``E[sign(D(real))]`` exceeds
+        this target (0 disables adaptation).
+    arch : str
+        ``"upconv"`` (nearest upsampling + 3×3 convolutions, class embedding beside the latent;
+        the default, chosen by ablation) or ``"dcgan"`` (transposed convolutions, conditional
+        BatchNorm; same FLOPs as the textbook nets; see docs/quality.md).
+    d_spectral_norm : bool
+        Spectral normalisation of the ``dcgan`` discriminator's layers (``upconv`` always has it).
+    channels_last : bool
+        Channels-last memory layout (faster convolutions on some CPUs and on GPUs).
+    precision : str
+        ``"auto"`` (bf16 on GPUs that support it, fp16 + loss scaling on older GPUs, fp32 on
+        CPU/MPS), or one of ``"bf16"``, ``"fp16"``, ``"fp32"``.
+    ct_window : tuple of float or None
+        CT intensity window (HU) mapped to the model range; None uses the default
+        (``engine.data.CT_WINDOW``).
     ema_decay : float
         Decay of the exponential moving average of the generator used for sampling; 0 disables.
     z_dim : int
@@ -77,13 +109,20 @@ class TrainConfig:
     batch_size: int = 32
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    beta1: float = 0.0
-    beta2: float = 0.9
+    beta1: float = 0.5
+    beta2: float = 0.99
     loss: str = "nonsaturating"
-    r1_gamma: float = 0.0
-    r1_every: int = 4
-    augment: tuple[str, ...] = ("translation", "cutout")
-    ema_decay: float = 0.999
+    r1_gamma: float = 0.05
+    r1_every: int = 16
+    augment: tuple[str, ...] = ("translation", "rotation", "scale", "gamma", "contrast", "cutout")
+    augment_p: float = 0.0
+    ada_target: float = 0.6
+    arch: str = "upconv"
+    d_spectral_norm: bool = True
+    channels_last: bool = False
+    precision: str = "auto"
+    ct_window: tuple[float, float] | None = None
+    ema_decay: float = 0.995
     z_dim: int = 128
     base_channels: int = 32
     max_channels: int = 256
@@ -104,6 +143,8 @@ class TrainConfig:
             self.augment = tuple(a for a in self.augment.replace(" ", "").split(",") if a)
         else:
             self.augment = tuple(self.augment)
+        if self.ct_window is not None:
+            self.ct_window = tuple(float(v) for v in self.ct_window)
 
     def validate(self) -> TrainConfig:
         """Check every setting; raise :class:`ConfigError` naming the first bad one.
@@ -134,6 +175,22 @@ class TrainConfig:
         if unknown:
             raise ConfigError(
                 f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENT_OPS)}"
+            )
+        if not (0 <= self.augment_p <= 1):
+            raise ConfigError(f"augment_p must be in [0, 1] (got {self.augment_p})")
+        if not (0 <= self.ada_target < 1):
+            raise ConfigError(f"ada_target must be in [0, 1) (got {self.ada_target})")
+        if self.arch not in ARCHS:
+            raise ConfigError(f"arch must be one of {', '.join(ARCHS)} (got {self.arch!r})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"
+            )
+        if self.ct_window is not None and (
+            len(self.ct_window) != 2 or not self.ct_window[0] < self.ct_window[1]
+        ):
+            raise ConfigError(
+                f"ct_window must be two numbers LOW,HIGH with LOW < HIGH (got {self.ct_window})"
             )
         if not (0 <= self.ema_decay < 1):
             raise ConfigError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
@@ -177,6 +234,8 @@ class TrainConfig:
         """Plain JSON-serialisable dict."""
         d = dataclasses.asdict(self)
         d["augment"] = list(self.augment)
+        if self.ct_window is not None:
+            d["ct_window"] = list(self.ct_window)
         return d
 
     @classmethod
@@ -186,6 +245,9 @@ class TrainConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        d = dict(d)
+        if "arch" not in d and "z_dim" in d:
+            d.update(LEGACY)  # saved before these settings existed: the seed's behaviour
         return cls(**d)
 
     def to_json(self) -> str:
@@ -196,16 +258,69 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: What checkpoints written before ``arch`` existed were trained with.
+LEGACY: dict[str, Any] = {
+    "arch": "upconv",
+    "augment_p": 1.0,
+    "ada_target": 0.0,
+    "ema_decay": 0.999,
+}
+
+PRESETS = ("cpu", "gpu")
+#: The settings a preset decides (the rest — data, device, seed, folders — stay the user's).
+RECIPE_KEYS = (
+    "size", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "r1_gamma",
+    "r1_every", "augment", "augment_p", "ada_target", "arch", "channels_last", "precision",
+    "ema_decay", "z_dim", "base_channels", "max_channels",
+)  # fmt: skip
+
+
+def preset(name: str, size: int | None = None, device: str = "auto") -> TrainConfig:
+    """Settings chosen by measurement (docs/quality.md) for a kind of machine.
+
+    Parameters
+    ----------
+    name : str
+        ``"cpu"``: 64 px, about 10 minutes on 2 cores; ``"gpu"``: 128 px (or 256 with
+        ``size=256``), bf16 where supported, larger networks and batches.
+    size : int, optional
+        Training size; the preset's own when omitted.
+    device : str
+        Stored in the returned config.
+    """
+    if name == "cpu":
+        size = size or 64
+        return TrainConfig(size=size, steps=CPU_STEPS.get(size, 3000), device=device)
+    if name == "gpu":
+        size = size or 128
+        wide = size >= 256
+        return TrainConfig(
+            size=size,
+            steps=20000,
+            batch_size=32 if wide else 64,
+            base_channels=32 if wide else 64,
+            max_channels=512,
+            r1_every=16,
+            checkpoint_every=2000,
+            preview_every=200,
+            channels_last=True,
+            device=device,
+        )
+    raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+
+
+#: Steps of the ``cpu`` preset per size (about 10 minutes of 2 CPU cores at 64 px).
+CPU_STEPS = {32: 2000, 64: 500, 128: 120, 256: 30}
+
+
+def preset_for_device(device: str) -> str:
+    """``"gpu"`` for CUDA devices, ``"cpu"`` otherwise (MPS runs take the CPU preset)."""
+    return "gpu" if device.startswith("cuda") else "cpu"
+
+
 def default_for_device(device: str) -> TrainConfig:
-    """Defaults that suit a device: small and quick on CPU, larger on a GPU."""
-    if device.startswith("cuda"):
-        return TrainConfig(size=128, steps=20000, batch_size=64, base_channels=64, device=device)
-    if device == "mps":
-        return TrainConfig(size=64, steps=5000, batch_size=32, device=device)
-    # the demo's CPU budget: at 64 px a few thousand CPU steps leave a conditional GAN collapsed
-    return TrainConfig(
-        size=32, steps=6000, batch_size=32, base_channels=16, max_channels=128, device=device
-    )
+    """The preset that suits a device type (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"``)."""
+    return preset(preset_for_device(device), device="auto" if device == "cpu" else device)
 
 
 def _positive_int(name: str, value: Any) -> None:

@@ -10,7 +10,9 @@ import torch
 import torch.nn.functional as F
 
 UNCONDITIONAL = "all"
-CT_WINDOW = (-1000.0, 1000.0)
+#: Default CT window (HU): air to dense bone; the old ±1000 clipped bone (the pydicom-data CT
+#: head reaches 1812 HU). Metal above 2000 is still clipped; ``TrainConfig.ct_window`` changes it.
+CT_WINDOW = (-1000.0, 2000.0)
 MR_PERCENTILES = (0.5, 99.5)
 
 
@@ -115,14 +117,16 @@ class IntensityTransform:
         return cls(low=float(d["low"]), high=float(d["high"]), kind=str(d.get("kind", "")))
 
     @classmethod
-    def fit(cls, volumes: list[Volume]) -> IntensityTransform:
-        """Window for CT (HU), robust percentiles over all voxels otherwise."""
+    def fit(
+        cls, volumes: list[Volume], ct_window: tuple[float, float] | None = None
+    ) -> IntensityTransform:
+        """Window for CT (HU; ``ct_window`` or :data:`CT_WINDOW`), robust percentiles otherwise."""
         first = volumes[0]
         if first.window is not None:
             low, high = first.window
             kind = "window"
         elif first.modality.upper() == "CT":
-            low, high = CT_WINDOW
+            low, high = ct_window or CT_WINDOW
             kind = "window"
         else:
             values = np.concatenate(
@@ -277,6 +281,7 @@ def build_dataset(
     slice_axis: int = 0,
     min_foreground: float = 0.05,
     transforms: dict[str, IntensityTransform] | None = None,
+    ct_window: tuple[float, float] | None = None,
 ) -> SliceDataset:
     """Slice, normalise and resize volumes into a training set.
 
@@ -293,6 +298,8 @@ def build_dataset(
     transforms : dict of str to IntensityTransform, optional
         Intensity maps to use instead of fitting them (a resumed run keeps its checkpoint's);
         every condition of the volumes must have one.
+    ct_window : tuple of float, optional
+        HU window of CT volumes that have no window of their own (default :data:`CT_WINDOW`).
 
     Raises
     ------
@@ -327,7 +334,7 @@ def build_dataset(
     geometry: dict[str, SliceGeometry] = {}
     for label, name in enumerate(class_names):
         vols = by_class[name]
-        transform = _transform_for(name, vols, given_transforms)
+        transform = _transform_for(name, vols, given_transforms, ct_window)
         transforms[name] = transform
         for v in vols:
             slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
@@ -378,10 +385,13 @@ def _unique_name(name: str, used: set[str]) -> str:
 
 
 def _transform_for(
-    name: str, vols: list[Volume], given: dict[str, IntensityTransform] | None
+    name: str,
+    vols: list[Volume],
+    given: dict[str, IntensityTransform] | None,
+    ct_window: tuple[float, float] | None = None,
 ) -> IntensityTransform:
     if given is None:
-        return IntensityTransform.fit(vols)
+        return IntensityTransform.fit(vols, ct_window)
     if name not in given:
         raise DataError(
             f"condition {name!r} is not in the checkpoint (it has {', '.join(given) or 'none'})"

@@ -52,11 +52,33 @@ def available_devices() -> list[str]:
     return names
 
 
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CUDA, a no-op elsewhere (CPU runs stay exactly reproducible)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def precision_for(device: torch.device) -> str:
+    """``"bf16"`` on GPUs that support it, ``"fp16"`` (with a gradient scaler) on older CUDA
+    GPUs, ``"fp32"`` elsewhere (CPU and MPS runs stay exactly reproducible).
+
+    Untested on a GPU in this project's CI: the choice follows
+    ``torch.cuda.is_bf16_supported()`` (Ampere and newer).
+    """
+    if device.type != "cuda":
+        return "fp32"
+    with contextlib.suppress(Exception):
+        if torch.cuda.is_bf16_supported(including_emulation=False):
+            return "bf16"
+    return "fp16"
+
+
+def autocast(device: torch.device, precision: str = "bf16", enabled: bool = True):
+    """Mixed-precision autocast for ``precision`` on CUDA; a no-op elsewhere or for fp32."""
+    if enabled and device.type == "cuda" and precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
     return contextlib.nullcontext()
+
+
+def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """A loss scaler that is active only for fp16 on CUDA (a pass-through otherwise)."""
+    enabled = device.type == "cuda" and precision == "fp16"
+    return torch.amp.GradScaler("cuda", enabled=enabled)
 
 
 def _mps_available() -> bool:

@@ -1,8 +1,23 @@
-"""DCGAN-class generator and discriminator for single-channel images, optionally class-conditional.
+"""Generators and discriminators for single-channel images, optionally class-conditional.
 
-The generator takes a latent vector (and a class index, through an embedding concatenated to the
-latent); the discriminator is a spectrally normalised conv net with a projection head for the
-class (Miyato & Koyama, 2018). Widths grow as resolution shrinks, capped at ``max_channels``.
+Two architectures (``TrainConfig.arch``):
+
+``dcgan``
+    The DCGAN layout (Radford et al., 2015: 4×4 transposed convolutions doubling the size, 4×4
+    stride-2 convolutions halving it), so FLOPs per image match the textbook recipe at equal
+    widths, with what small data needs: the class enters the generator as an embedding beside
+    the latent and through class-conditional BatchNorm (the class sets each layer's gain and
+    bias, so a condition swap with the same latent keeps the anatomy and changes the contrast);
+    a spectrally normalised discriminator with minibatch standard deviation and a projection
+    head for the class (Miyato & Koyama, 2018).
+``upconv`` (default)
+    The seed's networks (nearest upsampling + 3×3 convolutions, class embedding concatenated to
+    the latent, the same spectrally normalised projection discriminator). Chosen as the default
+    by ablation (docs/quality.md): at equal CPU time it scored better than ``dcgan`` on the
+    MNI benchmark, and its samples follow their condition in a short test run where ``dcgan``'s
+    did not; checkpoints written before ``arch`` existed load as ``upconv``.
+
+Widths grow as resolution shrinks, capped at ``max_channels``.
 """
 
 from __future__ import annotations
@@ -147,10 +162,129 @@ def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
     return torch.cat([x, y], dim=1)
 
 
+class ConditionalBatchNorm(nn.Module):
+    """BatchNorm whose gain and bias come from the class (de Vries et al., 2017; BigGAN)."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels, affine=num_classes <= 1)
+        self.embed = None
+        if num_classes > 1:
+            self.embed = nn.Embedding(num_classes, 2 * channels)
+            nn.init.ones_(self.embed.weight[:, :channels])
+            nn.init.zeros_(self.embed.weight[:, channels:])
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        x = self.bn(x)
+        if self.embed is None:
+            return x
+        gain, bias = self.embed(labels).chunk(2, dim=1)
+        return x * gain[:, :, None, None] + bias[:, :, None, None]
+
+
+class FastGenerator(nn.Module):
+    """DCGAN-layout generator with class-conditional BatchNorm; see the module docstring."""
+
+    def __init__(
+        self,
+        z_dim: int,
+        size: int,
+        num_classes: int = 1,
+        base_channels: int = 64,
+        max_channels: int = 512,
+    ) -> None:
+        super().__init__()
+        self.z_dim, self.size, self.num_classes = z_dim, size, num_classes
+        self.conditional = num_classes > 1
+        levels = _levels(size)
+        # the class enters twice: an embedding beside the latent (so samples follow their
+        # condition from the first steps: CBN gains start equal for every class) and the
+        # per-layer conditional BatchNorm (so the class can modulate contrast at every scale)
+        self.embed = nn.Embedding(num_classes, z_dim) if self.conditional else None
+        widths = [
+            channels_at(2 * 4 * 2**k, size, base_channels, max_channels) for k in range(levels)
+        ]
+        in_dim = 2 * z_dim if self.conditional else z_dim
+        self.stem = nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False)
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(widths[k], widths[k + 1], 4, 2, 1, bias=False)
+            for k in range(levels - 1)
+        )
+        self.norms = nn.ModuleList(ConditionalBatchNorm(w, num_classes) for w in widths)
+        self.to_image = nn.ConvTranspose2d(widths[-1], 1, 4, 2, 1)
+        for m in self.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditional:
+            if labels is None:
+                raise ValueError("a conditional generator needs class labels")
+            z = torch.cat([z, self.embed(labels)], dim=1)
+        h = torch.relu(self.norms[0](self.stem(z[:, :, None, None]), labels))
+        for up, norm in zip(self.ups, self.norms[1:]):
+            h = torch.relu(norm(up(h), labels))
+        return torch.tanh(self.to_image(h))
+
+
+class FastDiscriminator(nn.Module):
+    """DCGAN-layout discriminator: minibatch stddev, class projection, optional spectral norm."""
+
+    def __init__(
+        self,
+        size: int,
+        num_classes: int = 1,
+        base_channels: int = 64,
+        max_channels: int = 512,
+        spectral: bool = True,
+    ) -> None:
+        super().__init__()
+        sn = spectral_norm if spectral else (lambda m: m)
+        self.size, self.num_classes = size, num_classes
+        self.conditional = num_classes > 1
+        layers: list[nn.Module] = []
+        res, c = size, 1
+        for _ in range(_levels(size)):
+            c_out = channels_at(res, size, base_channels, max_channels)
+            layers += [
+                sn(nn.Conv2d(c, c_out, 4, stride=2, padding=1)),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            res, c = res // 2, c_out
+        self.features = nn.Sequential(*layers)
+        self.mbstd_group = 4
+        self.head = nn.Sequential(sn(nn.Conv2d(c + 1, c, 3, padding=1)), nn.LeakyReLU(0.2, True))
+        self.linear = sn(nn.Linear(c, 1))
+        self.embed = sn(nn.Embedding(num_classes, c)) if self.conditional else None
+
+    forward = Discriminator.forward
+
+
+ARCHS = ("dcgan", "upconv")
+
+
+def build_generator(
+    arch: str, size: int, num_classes: int, z_dim: int, base_channels: int, max_channels: int
+) -> nn.Module:
+    """The generator of architecture ``arch`` (see :data:`ARCHS`)."""
+    if arch == "dcgan":
+        return FastGenerator(z_dim, size, num_classes, base_channels, max_channels)
+    if arch == "upconv":
+        return Generator(z_dim, size, num_classes, base_channels, max_channels)
+    raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
+
+
 def build_models(
-    size: int, num_classes: int, z_dim: int, base_channels: int, max_channels: int
-) -> tuple[Generator, Discriminator]:
-    """A matching generator/discriminator pair."""
-    g = Generator(z_dim, size, num_classes, base_channels, max_channels)
-    d = Discriminator(size, num_classes, base_channels, max_channels)
-    return g, d
+    size: int,
+    num_classes: int,
+    z_dim: int,
+    base_channels: int,
+    max_channels: int,
+    arch: str = "upconv",
+    spectral: bool = True,
+) -> tuple[nn.Module, nn.Module]:
+    """A matching generator/discriminator pair (``spectral``: spectral norm in the dcgan D)."""
+    g = build_generator(arch, size, num_classes, z_dim, base_channels, max_channels)
+    if arch == "dcgan":
+        return g, FastDiscriminator(size, num_classes, base_channels, max_channels, spectral)
+    return g, Discriminator(size, num_classes, base_channels, max_channels)

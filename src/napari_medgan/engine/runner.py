@@ -372,6 +372,7 @@ def train_target(
         dataset = build_dataset(
             volumes, cfg.size, cfg.slice_axis, cfg.min_foreground,
             transforms=resume_transforms(resume),  # a resumed run keeps its windows
+            ct_window=cfg.ct_window,
         )  # fmt: skip
     del volumes
     if ctl.stop_requested():

@@ -14,7 +14,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .data import UNCONDITIONAL, IntensityTransform, SliceGeometry, to_native
 from .devices import resolve_device
-from .models import Generator
+from .models import Generator, build_generator
 
 UNITS = ("model", "scan", "native")
 
@@ -60,7 +60,9 @@ class Sampler:
             raise CheckpointError(f"{ckpt.path}: bad config in checkpoint ({exc})") from None
         meta = ckpt.meta
         n_cls = len(meta["class_names"]) if meta["conditional"] else 1
-        g = Generator(config.z_dim, config.size, n_cls, config.base_channels, config.max_channels)
+        g = build_generator(
+            config.arch, config.size, n_cls, config.z_dim, config.base_channels, config.max_channels
+        )
         key = "G_ema" if use_ema and "G_ema" in ckpt.models else "G"
         try:
             g.load_state_dict(ckpt.models[key])

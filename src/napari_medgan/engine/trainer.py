@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from . import resume as resume_check
-from .augment import augment
+from .ada import AdaptiveAugment
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -37,14 +37,15 @@ from .checkpoint import (
 )
 from .config import TrainConfig
 from .data import SliceDataset
-from .devices import autocast, resolve_device
+from .devices import grad_scaler, precision_for, resolve_device
+from .ema import ema_decay, recalibrate_batchnorm, update_ema
 from .heldout_score import HeldoutScorer
 from .holdout import HoldoutError, HoldoutSplit, split_dataset
-from .losses import d_loss, g_loss, r1_penalty
 from .models import build_models
 from .runlock import RunLock
+from .steps import gan_step
 
-ARCH_KEYS = ("size", "z_dim", "base_channels", "max_channels")
+ARCH_KEYS = ("size", "z_dim", "base_channels", "max_channels", "arch")
 # torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 log = logging.getLogger(__name__)
@@ -154,20 +155,11 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        self._gen = torch.Generator().manual_seed(config.seed)
-        n_cls = len(dataset.class_names) if dataset.conditional else 1
+        # one generator on the training device: batches, latents and augmentation are drawn there
+        self._gen = torch.Generator(device=self.device).manual_seed(config.seed)
         with torch.random.fork_rng(devices=[]):  # weights from the run's seed; global RNG kept
             torch.manual_seed(config.seed)
-            self.G, self.D = build_models(
-                config.size, n_cls, config.z_dim, config.base_channels, config.max_channels
-            )
-        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        for net in (self.G, self.D, self.G_ema):
-            net.to(self.device)
-        betas = (config.beta1, config.beta2)
-        fused = {"fused": True} if self.device.type == "cuda" else {}  # one kernel per step on GPU
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=betas, **fused)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=betas, **fused)
+            self._build_networks(len(dataset.class_names) if dataset.conditional else 1)
         self.step = 0
         self.best_step: int | None = None
         self.best_score: float | None = None
@@ -188,7 +180,7 @@ class Trainer:
         self.images = self.train_set.images.to(self.device)
         self.labels = self.train_set.labels.to(self.device)
         preview_gen = torch.Generator().manual_seed(config.seed + 1)
-        self._preview_z = torch.randn(n_cls, config.z_dim, generator=preview_gen)
+        self._preview_z = torch.randn(self.n_classes, config.z_dim, generator=preview_gen)
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
         self.scorer: HeldoutScorer | None = None
@@ -276,64 +268,61 @@ class Trainer:
 
     _last_losses: tuple[float, float, float, float] = (float("nan"),) * 4
 
+    def _build_networks(self, n_cls: int) -> None:
+        """Networks, EMA copy, optimisers, loss scaler and augmentation state."""
+        cfg, dev = self.config, self.device
+        self.n_classes = n_cls
+        self.G, self.D = build_models(
+            cfg.size,
+            n_cls,
+            cfg.z_dim,
+            cfg.base_channels,
+            cfg.max_channels,
+            cfg.arch,
+            cfg.d_spectral_norm,
+        )
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for net in (self.G, self.D, self.G_ema):
+            net.to(dev, memory_format=layout)
+        betas = (cfg.beta1, cfg.beta2)
+        fused = {"fused": True} if dev.type == "cuda" else {}  # one kernel per step on GPU
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, **fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, **fused)
+        self.precision = precision_for(dev) if cfg.precision == "auto" else cfg.precision
+        self.scaler = grad_scaler(dev, self.precision)
+        self.ada = AdaptiveAugment(
+            cfg.ada_target, cfg.augment_p, batch_size=cfg.batch_size, device=dev
+        )
+        self._ema_calibrated = -1
+
+    #: Steps between host reads of the losses on a GPU (each read waits for the device).
+    sync_every_gpu = 10
+
     def _train_step(self) -> tuple[float, float, float, float]:
-        cfg, gen, dev = self.config, self._gen, self.device
-        n, b = self.images.shape[0], cfg.batch_size
-        idx = torch.randint(0, n, (b,), generator=gen).to(dev)
-        real, y = self.images[idx], self.labels[idx]
-        self.G.train()
-        self.D.train()
-        # discriminator step
-        z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
-        with torch.no_grad(), autocast(dev):
-            fake = self.G(z, y).float()
-        r1_now = cfg.r1_gamma > 0 and self.step % cfg.r1_every == 0
-        real_in = augment(real, cfg.augment, gen)
-        if r1_now:
-            real_in = real_in.detach().requires_grad_(True)
-        with autocast(dev, enabled=not r1_now):
-            real_logits = self.D(real_in, y).float()
-            fake_logits = self.D(augment(fake, cfg.augment, gen), y).float()
-            loss_d = d_loss(real_logits, fake_logits, cfg.loss)
-        if r1_now:
-            loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
-        # generator step
-        z = torch.randn(b, cfg.z_dim, generator=gen).to(dev)
-        self.D.requires_grad_(False)
-        with autocast(dev):
-            fake = self.G(z, y)
-            loss_g = g_loss(self.D(augment(fake.float(), cfg.augment, gen), y).float(), cfg.loss)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
-        self.D.requires_grad_(True)
+        losses = gan_step(self)
         self._update_ema()
-        with torch.no_grad():
-            d_real = torch.sigmoid(real_logits).mean().item()
-            d_fake = torch.sigmoid(fake_logits).mean().item()
-        self._last_losses = (loss_d.item(), loss_g.item(), d_real, d_fake)
+        if self.device.type == "cpu" or (self.step + 1) % self.sync_every_gpu == 0:
+            self._last_losses = tuple(losses.tolist())
         return self._last_losses
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        if self.config.ema_decay == 0:
-            self.G_ema.load_state_dict(self.G.state_dict())
-            return
-        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p, 1.0 - decay)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
+        update_ema(self.G_ema, self.G, ema_decay(self.config.ema_decay, self.step))
+
+    def sampling_generator(self) -> torch.nn.Module:
+        """``G_ema`` with BatchNorm statistics re-estimated for its own weights (eval mode)."""
+        if self._ema_calibrated != self.step:
+            seed = self.config.seed * 1_000_003 + self.step
+            recalibrate_batchnorm(self.G_ema, self.n_classes, seed, device=self.device)
+            self._ema_calibrated = self.step
+        return self.G_ema
 
     @torch.no_grad()
     def preview(self) -> tuple[np.ndarray, list[str]]:
         """One EMA sample per condition from fixed latents, ``(n_classes, size, size)``."""
         n = self._preview_z.shape[0]
         labels = torch.arange(n, device=self.device)
-        imgs = self.G_ema(self._preview_z.to(self.device), labels).float()
+        imgs = self.sampling_generator()(self._preview_z.to(self.device), labels).float()
         names = self.dataset.class_names if self.dataset.conditional else ["sample"]
         return imgs[:, 0].cpu().numpy(), list(names)
 
@@ -342,7 +331,7 @@ class Trainer:
         if self.scorer is None:
             return False
         if self._scored_step != self.step:
-            self._last_score = self.scorer.score(self.G_ema, self.device)
+            self._last_score = self.scorer.score(self.sampling_generator(), self.device)
             self._scored_step = self.step
         report.heldout_score, report.heldout_baseline = self._last_score, self.scorer.baseline
         best = math.isfinite(self._last_score) and (
@@ -384,6 +373,7 @@ class Trainer:
                 mark_best(self.out_dir, self.last_checkpoint)
             return self.last_checkpoint
         self._lock.acquire()  # never write into a folder another trainer holds
+        self.sampling_generator()  # G_ema's BatchNorm statistics fit its own weights
         meta = self.dataset.meta()
         meta["split"] = self.split.to_dict()
         ckpt = Checkpoint(
@@ -397,7 +387,11 @@ class Trainer:
             },
             optimizers={"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
             rng_state=self._gen.get_state(),
-            extra={"inputs": self._inputs, "heldout": self._heldout_record()},
+            extra={
+                "heldout": self._heldout_record(),
+                "inputs": self._inputs,
+                "ada": self.ada.state_dict(),
+            },
         )
         self.last_checkpoint = save_checkpoint(
             self.out_dir, ckpt, keep=self.config.keep_checkpoints, best=best
@@ -429,6 +423,8 @@ class Trainer:
             raise CheckpointError(f"cannot resume from {ckpt.path}: {exc}") from None
         if ckpt.rng_state is not None:
             self._gen.set_state(ckpt.rng_state)
+        if "ada" in ckpt.extra:
+            self.ada.load_state_dict(ckpt.extra["ada"])
         self.step = ckpt.step
         resume_check.check_steps(self.step, self.config)
         log.info("resuming %s at step %d", ckpt.path, self.step)

@@ -23,6 +23,7 @@ from napari_medgan.engine import (
     default_for_device,
     resolve_device,
 )
+from napari_medgan.engine.config import PRESETS, RECIPE_KEYS, preset, preset_for_device
 
 AXES = {"axial (0)": 0, "coronal (1)": 1, "sagittal (2)": 2}
 DEVICE_KEYS = ("size", "steps", "batch_size", "base_channels", "max_channels")
@@ -33,6 +34,8 @@ TIPS = {
     "augment": "differentiable augmentation for small data, applied to real and fake",
     "slice_axis": "axis of 3D volumes along which 2D slices are taken (z, y, x order)",
     "r1_gamma": "R1 gradient penalty weight on real images; 0 disables it",
+    "ada_target": "adaptive augmentation: raise the augmentation probability while "
+    "E[sign D(real)] exceeds this (0: fixed probability)",
     "ema_decay": "moving average of the generator used for previews and sampling",
     "min_foreground": "skip slices with less than this fraction of foreground",
     "preview_every": "update the preview layer every this many steps",
@@ -87,6 +90,7 @@ def _advanced_widgets() -> dict[str, mw.Widget]:
         "beta2": _float(0.0, 0.9999, 0.0001),
         "r1_gamma": _float(0.0, 1000.0, 0.1),
         "r1_every": _spin(1, 1000),
+        "ada_target": _float(0.0, 0.99, 0.05),
         "ema_decay": _float(0.0, 0.9999, 0.0001),
         "z_dim": _spin(1, 4096),
         "base_channels": _spin(1, 1024),
@@ -127,7 +131,13 @@ class TrainSettings(QWidget):
         self.device_note.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(self._form(basic))
+        # presets instead of knobs: picking one sets the recipe; every field still overrides it
+        self.preset = mw.ComboBox(choices=list(PRESETS), value=self._device_preset())
+        self.preset.tooltip = "cpu: 64 px, ~10 min on 2 cores; gpu: 128 px (256 with size 256)"
+        self.preset.changed.connect(self._apply_preset)
+        basic_form = self._form(basic)
+        basic_form.insertRow(0, "preset", self.preset.native)
+        layout.addLayout(basic_form)
         layout.addWidget(self.device_note)
         self.advanced = QCollapsible("Advanced settings")
         holder = QWidget()
@@ -192,6 +202,18 @@ class TrainSettings(QWidget):
             return
         defaults = default_for_device(kind)
         self.apply(**{k: getattr(defaults, k) for k in DEVICE_KEYS})
+        self.preset.value = preset_for_device(kind)
+
+    def _device_preset(self) -> str:
+        try:
+            return preset_for_device(resolve_device(self.config.device).type)
+        except ConfigError:
+            return "cpu"
+
+    def _apply_preset(self, name: str) -> None:
+        size = self.config.size if (name == "gpu") == (self.config.size >= 128) else None
+        recipe = preset(name, size=size)
+        self.apply(**{k: getattr(recipe, k) for k in RECIPE_KEYS})
 
     def _update_device_note(self) -> None:
         try:

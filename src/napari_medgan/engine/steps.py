@@ -1,0 +1,84 @@
+"""One discriminator + generator update of the GAN family, kept apart from the loop's bookkeeping.
+
+``gan_step`` works on the trainer's networks, optimisers, data and random generator; it returns
+the losses as device tensors so a GPU run does not wait for the host on every step (the trainer
+reads them when it reports).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from .augment import augment
+from .devices import autocast
+from .losses import d_loss, g_loss, r1_penalty
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .trainer import Trainer
+
+
+def _batch(t: Trainer, b: int) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = torch.randint(0, t.images.shape[0], (b,), generator=t._gen, device=t._gen.device)
+    idx = idx.to(t.device)
+    return t.images[idx], t.labels[idx]
+
+
+def _latents(t: Trainer, b: int) -> torch.Tensor:
+    z = torch.randn(b, t.config.z_dim, generator=t._gen, device=t._gen.device)
+    return z.to(t.device)
+
+
+def _layout(x: torch.Tensor, t: Trainer) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if t.config.channels_last else x
+
+
+def gan_step(t: Trainer) -> torch.Tensor:
+    """One D step (with lazy R1) and one G step; returns ``[loss_d, loss_g, D(real), D(fake)]``."""
+    cfg, dev, ada = t.config, t.device, t.ada
+    b = cfg.batch_size
+    real, y = _batch(t, b)
+    real = _layout(real, t)
+    t.G.train()
+    t.D.train()
+    # one generator forward serves both updates (as in the textbook loop): D sees it detached,
+    # then G is trained through it against the updated D, so no second G forward is needed
+    z = _latents(t, b)
+    with autocast(dev, t.precision):
+        fake_g = t.G(z, y)
+    fake = _layout(fake_g.detach().float(), t)
+    # discriminator step
+    r1_now = cfg.r1_gamma > 0 and t.step % cfg.r1_every == 0
+    real_in = augment(real, cfg.augment, t._gen, ada.p)
+    if r1_now:
+        real_in = real_in.detach().requires_grad_(True)
+    with autocast(dev, t.precision, enabled=not r1_now):
+        real_logits = t.D(real_in, y).float()
+        fake_logits = t.D(augment(fake, cfg.augment, t._gen, ada.p), y).float()
+        loss_d = d_loss(real_logits, fake_logits, cfg.loss)
+    if r1_now:
+        loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
+    t.opt_d.zero_grad(set_to_none=True)
+    t.scaler.scale(loss_d).backward()
+    t.scaler.step(t.opt_d)
+    ada.observe(real_logits, t.step + 1)
+    # generator step
+    t.D.requires_grad_(False)
+    with autocast(dev, t.precision):
+        fake_in = augment(_layout(fake_g.float(), t), cfg.augment, t._gen, ada.p)
+        loss_g = g_loss(t.D(fake_in, y).float(), cfg.loss)
+    t.opt_g.zero_grad(set_to_none=True)
+    t.scaler.scale(loss_g).backward()
+    t.scaler.step(t.opt_g)
+    t.scaler.update()
+    t.D.requires_grad_(True)
+    with torch.no_grad():
+        return torch.stack(
+            [
+                loss_d.detach(),
+                loss_g.detach(),
+                torch.sigmoid(real_logits).mean(),
+                torch.sigmoid(fake_logits).mean(),
+            ]
+        )
