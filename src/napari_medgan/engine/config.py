@@ -109,8 +109,8 @@ class TrainConfig:
     batch_size: int = 32
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.99
+    beta1: float = 0.0  # 0.5 collapsed runs (foundation ablation, 64 px demo: docs/quality.md)
+    beta2: float = 0.9
     loss: str = "nonsaturating"
     r1_gamma: float = 0.05
     r1_every: int = 16
