@@ -27,6 +27,8 @@ from qtpy.QtWidgets import (
 
 from napari_medgan.engine import DataError, TrainConfig
 
+from ._relay import relay
+
 MODALITIES = {"from the headers": None, "CT (HU window)": "CT", "MR (percentiles)": "MR"}
 
 
@@ -197,16 +199,13 @@ class CohortInput(QWidget):
 
 def _prepare(scans, config, workers, use_cache, cancel, result) -> Iterator[tuple]:
     """Worker body: yields ``(done, total, message)``; the outcome goes into ``result``."""
-    import queue
-
     from napari_medgan.engine.prepare import PreparationCancelled, prepare_streamed
     from napari_medgan.engine.slicecache import prepare_cached
 
-    ticks: queue.Queue = queue.Queue()
     outcome: dict = {}
 
-    def run() -> None:
-        kwargs = {"workers": workers, "progress": lambda *a: ticks.put(a), "cancel": cancel}
+    def run(put) -> None:
+        kwargs = {"workers": workers, "progress": lambda *a: put(a), "cancel": cancel}
         args = (scans, config.size, config.slice_axis, config.min_foreground)
         try:
             fn = prepare_cached if use_cache else prepare_streamed
@@ -215,12 +214,6 @@ def _prepare(scans, config, workers, use_cache, cancel, result) -> Iterator[tupl
             outcome["cancelled"] = True
         except (DataError, OSError, MemoryError) as exc:
             outcome["error"] = str(exc)
-        finally:
-            ticks.put(None)
 
-    thread = threading.Thread(target=run, name="medgan-prepare", daemon=True)
-    thread.start()
-    while (tick := ticks.get()) is not None:
-        yield tick
-    thread.join()
+    yield from relay(run, "medgan-prepare")
     result.update(outcome)

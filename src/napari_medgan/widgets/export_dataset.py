@@ -27,6 +27,7 @@ from qtpy.QtWidgets import (
 from napari_medgan.io import WriteError
 from napari_medgan.io.export import FORMATS, GRIDS, check_target, export_dataset
 
+from ._relay import relay
 from .state import memorization
 
 
@@ -156,30 +157,21 @@ class ExportDatasetDialog(QDialog):
 
 def _run(sampler, folder, kwargs, cancel):
     """Worker body: yields the number of files written; returns the result or a message."""
-    import queue
-
     from napari_medgan.io.export import ExportCancelled
 
-    ticks: queue.Queue = queue.Queue()
     out: dict = {}
 
-    def work() -> None:
+    def work(put) -> None:
         try:
             out["result"] = export_dataset(
-                sampler, folder, progress=lambda d, _t: ticks.put(d), cancel=cancel, **kwargs
+                sampler, folder, progress=lambda d, _t: put(d), cancel=cancel, **kwargs
             )
         except ExportCancelled as exc:
             out["result"] = f"{exc}; the manifest lists what was written"
         except BaseException as exc:  # re-raised in the worker: napari shows it
             out["error"] = exc
-        finally:
-            ticks.put(None)
 
-    thread = threading.Thread(target=work, name="medgan-export", daemon=True)
-    thread.start()
-    while (done := ticks.get()) is not None:
-        yield done
-    thread.join()
+    yield from relay(work, "medgan-export")
     if "error" in out:
         raise out["error"]
     return out["result"]
