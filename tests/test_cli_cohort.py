@@ -170,3 +170,16 @@ def test_table_split_becomes_the_heldout_split(tmp_path, capsys):
     argv2 = ["train", "--cohort", str(table), "--no-cache", "--out", str(tmp_path / "r2"), *TINY]
     assert main(argv2) == 2
     assert "on both sides of the split" in _err(capsys)
+
+
+def test_train_cohort_ct_window_reaches_the_slices(tmp_path):
+    """``--ct-window`` sets the window of cohort CT scans (stored in the checkpoint)."""
+    import json
+
+    root = folder_cohort(tmp_path / "c")
+    out = tmp_path / "r"
+    argv = ["train", "--cohort", str(root), "--modality", "CT", "--no-cache", *TINY]
+    assert main([*argv, "--ct-window=-300,700", "--out", str(out)]) == 0
+    state = json.loads(next(out.glob("**/state.json")).read_text())
+    windows = {(t["low"], t["high"]) for t in state["meta"]["transforms"].values()}
+    assert windows == {(-300.0, 700.0)}

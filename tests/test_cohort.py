@@ -189,3 +189,30 @@ def test_failed_write_leaves_no_entry(tmp_path, monkeypatch, capsys):
     assert len(prep.dataset) > 0 and prep.cache_path is None  # training goes on
     assert "could not cache" in capsys.readouterr().err
     assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary folder
+
+
+def test_ct_window_reaches_cohort_preparation(tmp_path):
+    """``TrainConfig.ct_window`` windows cohort CT scans as it does in-memory volumes."""
+    vols = _vols()
+    window = (-500.0, 150.0)
+    ref = build_dataset(vols, 32, 0, 0.05, ct_window=window)
+    prep = prepare_streamed([VolumeSource(v) for v in vols], 32, 0, 0.05, ct_window=window)
+    ct = prep.dataset.transforms["y"]
+    assert (ct.low, ct.high) == window
+    assert prep.dataset.transforms == ref.transforms
+    assert torch.equal(prep.dataset.images, ref.images)
+    default = prepare_streamed([VolumeSource(v) for v in vols], 32, 0, 0.05).dataset
+    assert (default.transforms["y"].low, default.transforms["y"].high) != window
+    assert not torch.equal(default.images, prep.dataset.images)
+    # MR conditions keep their percentile window whatever the CT window
+    assert prep.dataset.transforms["x"] == default.transforms["x"]
+    # the window is part of the cache key: a cached default-window entry is not reused
+    cohort = discover(folder_cohort(tmp_path / "c"), modality="CT")
+    cache = tmp_path / "cache"
+    plain = prepare_cached(cohort.scans, 32, 0, 0.05, cache_dir=cache)
+    windowed = prepare_cached(cohort.scans, 32, 0, 0.05, cache_dir=cache, ct_window=window)
+    assert not windowed.from_cache and len(list(cache.iterdir())) == 2
+    assert {(t.low, t.high) for t in windowed.dataset.transforms.values()} == {window}
+    assert {(t.low, t.high) for t in plain.dataset.transforms.values()} != {window}
+    key = cache_key(cohort.scans, 32, 0, 0.05)[0]
+    assert cache_key(cohort.scans, 32, 0, 0.05, None)[0] == key  # old entries keep their name

@@ -26,7 +26,8 @@ def add_cohort_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--modality",
         choices=("CT", "MR"),
-        help="treat every cohort scan as this modality (CT: the HU window -1000..1000; "
+        help="treat every cohort scan as this modality (CT: the HU window -1000..2000 or "
+        "--ct-window; "
         "NIfTI and NRRD headers carry no modality)",
     )
     g.add_argument("--series-modality", metavar="CODE", help="DICOM: keep series of this modality")
@@ -95,7 +96,12 @@ def prepare_cohort(
         bar.update(done - bar.n)
         bar.set_postfix_str(message[-40:])
 
-    kwargs = {"workers": args.workers, "progress": progress, "cancel": threading.Event()}
+    kwargs = {
+        "workers": args.workers,
+        "progress": progress,
+        "cancel": threading.Event(),
+        "ct_window": config.ct_window,  # --ct-window reaches cohort CT scans too
+    }
     cfg = (config.size, config.slice_axis, config.min_foreground)
     try:
         if args.no_cache:

@@ -127,6 +127,7 @@ def prepare_streamed(
     workers: int = 1,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    ct_window: tuple[float, float] | None = None,
 ) -> Prepared:
     """Prepare scans one at a time; unreadable scans are skipped and reported by name.
 
@@ -143,6 +144,9 @@ def prepare_streamed(
         Called with ``(done, total, message)`` after each scan and pass.
     cancel : threading.Event, optional
         When set, preparation stops at the next slice chunk with :class:`PreparationCancelled`.
+    ct_window : tuple of float, optional
+        HU window of CT scans that carry no window of their own (default
+        :data:`~napari_medgan.engine.data.CT_WINDOW`), as ``TrainConfig.ct_window``.
 
     Raises
     ------
@@ -166,7 +170,7 @@ def prepare_streamed(
             raise DataError(f"{s.name}: empty condition name")
         by_class.setdefault(name, []).append(i)
 
-    work = _Work(scans, size, slice_axis, min_foreground, workers, progress, cancel)
+    work = _Work(scans, size, slice_axis, min_foreground, workers, progress, cancel, ct_window)
     try:
         results, transforms = work.run(by_class)
     finally:
@@ -177,9 +181,12 @@ def prepare_streamed(
 class _Work:
     """Runs the passes over the scans, in this process or in a pool of processes."""
 
-    def __init__(self, scans, size, slice_axis, min_foreground, workers, progress, cancel):
+    def __init__(
+        self, scans, size, slice_axis, min_foreground, workers, progress, cancel, ct_window=None
+    ):
         self.scans = scans
         self.args = (size, slice_axis, min_foreground)
+        self.ct_window = ct_window
         self.progress = progress
         self.cancel = cancel
         self.pool = None
@@ -243,7 +250,7 @@ class _Work:
             remaining = list(indices)
             while transform is None and remaining:
                 i = remaining.pop(0)
-                probe = next(self._map(_first_scan, [i], self.args))
+                probe = next(self._map(_first_scan, [i], (*self.args, self.ct_window)))
                 if probe.error is not None:
                     results[i] = probe
                     self._tick(f"skipped {probe.name}")
@@ -279,7 +286,7 @@ class _Work:
                 samples.append(_Sampled(s, first.modality, r.name))
         if not samples:
             return None
-        return IntensityTransform.fit(samples)
+        return IntensityTransform.fit(samples, self.ct_window)
 
 
 def _assemble(scans, by_class, results, transforms, conditional, min_foreground) -> Prepared:

@@ -61,22 +61,30 @@ def _load(scan: Any) -> Volume:
     return scan.load()
 
 
-def _fixed_window(modality: str, window, name: str) -> IntensityTransform | None:
-    """The CT / explicit window (no pass over the data needed), else None."""
+def _fixed_window(
+    modality: str, window, name: str, ct_window: tuple[float, float] | None = None
+) -> IntensityTransform | None:
+    """The scan's own / CT window (``ct_window`` or the default), else None (percentiles)."""
     if window is None and modality.upper() != "CT":
         return None
-    return IntensityTransform.fit([_Sampled(np.zeros(1, np.float32), modality, name, window)])
+    sampled = _Sampled(np.zeros(1, np.float32), modality, name, window)
+    return IntensityTransform.fit([sampled], ct_window)
 
 
 def _first_scan(
-    scan: Any, size: int, slice_axis: int, min_foreground: float, cancel=None
+    scan: Any,
+    size: int,
+    slice_axis: int,
+    min_foreground: float,
+    ct_window: tuple[float, float] | None = None,
+    cancel=None,
 ) -> ScanResult:
     """Load a condition's first scan: prepare it under a fixed window, else subsample it."""
     try:
         v = _load(scan)
     except (ValueError, OSError, MemoryError) as exc:
         return ScanResult(scan.name, error=_reason(exc))
-    transform = _fixed_window(v.modality, v.window, v.name)
+    transform = _fixed_window(v.modality, v.window, v.name, ct_window)
     if transform is None:
         result = _sample_volume(v, SAMPLE_PER_SCAN)
     else:

@@ -50,16 +50,24 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(
-    scans: Sequence[ScanSource], size: int, slice_axis: int, min_foreground: float
+    scans: Sequence[ScanSource],
+    size: int,
+    slice_axis: int,
+    min_foreground: float,
+    ct_window: tuple[float, float] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The entry's name and the inputs it was derived from."""
+    """The entry's name and the inputs it was derived from (a CT window only when given, so
+    entries prepared under the default window keep their names)."""
+    settings: dict[str, Any] = {
+        "size": int(size),
+        "slice_axis": int(slice_axis),
+        "min_foreground": float(min_foreground),
+    }
+    if ct_window is not None:
+        settings["ct_window"] = [float(v) for v in ct_window]
     inputs = {
         "format": FORMAT,
-        "settings": {
-            "size": int(size),
-            "slice_axis": int(slice_axis),
-            "min_foreground": float(min_foreground),
-        },
+        "settings": settings,
         "scans": [s.cache_token() for s in scans],
     }
     blob = json.dumps(inputs, sort_keys=True).encode("utf-8")
@@ -72,16 +80,18 @@ def prepare_cached(
     slice_axis: int = 0,
     min_foreground: float = 0.05,
     cache_dir: str | Path | None = None,
+    ct_window: tuple[float, float] | None = None,
     **kwargs: Any,
 ) -> Prepared:
     """Load the prepared set from the cache, or prepare it (streamed) and store it.
 
     ``kwargs`` go to :func:`~napari_medgan.engine.prepare.prepare_streamed` (workers, progress,
-    cancel). ``cache_dir=None`` uses :func:`default_cache_dir`.
+    cancel). ``cache_dir=None`` uses :func:`default_cache_dir`. ``ct_window`` is the HU window
+    of CT scans without their own (part of the cache key: another window prepares again).
     """
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     try:
-        key, inputs = cache_key(scans, size, slice_axis, min_foreground)
+        key, inputs = cache_key(scans, size, slice_axis, min_foreground, ct_window)
     except OSError as exc:  # a scan vanished since discovery
         raise DataError(f"cannot identify the cohort's files ({exc})") from None
     entry = root / key
@@ -95,7 +105,9 @@ def prepare_cached(
             if progress is not None:
                 progress(len(scans), len(scans), "loaded from cache")
             return prepared
-    prepared = prepare_streamed(scans, size, slice_axis, min_foreground, **kwargs)
+    prepared = prepare_streamed(
+        scans, size, slice_axis, min_foreground, ct_window=ct_window, **kwargs
+    )
     try:
         save_entry(entry, prepared, inputs)
         prepared.cache_path = str(entry)

@@ -285,7 +285,7 @@ class Trainer:
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in (self.G, self.D, self.G_ema):
             net.to(dev, memory_format=layout)
-        betas = (cfg.beta1, cfg.beta2)
+        betas = (float(cfg.beta1), float(cfg.beta2))  # torch refuses an int beside a float
         fused = {"fused": True} if dev.type == "cuda" else {}  # one kernel per step on GPU
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, **fused)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, **fused)

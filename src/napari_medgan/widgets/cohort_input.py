@@ -206,6 +206,7 @@ def _prepare(scans, config, workers, use_cache, cancel, result) -> Iterator[tupl
 
     def run(put) -> None:
         kwargs = {"workers": workers, "progress": lambda *a: put(a), "cancel": cancel}
+        kwargs["ct_window"] = config.ct_window  # the run's CT window reaches cohort scans
         args = (scans, config.size, config.slice_axis, config.min_foreground)
         try:
             fn = prepare_cached if use_cache else prepare_streamed
