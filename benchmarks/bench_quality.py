@@ -343,6 +343,7 @@ def train_and_score(
             "steps": runner.steps,
             "images": runner.steps * runner.batch_size,
             "scores": score(runner.sample, train_by_c, held_by_c),
+            "samples": _sheet_samples(runner, train_ds.class_names),
         }
         for which in extra_scores:
             point[f"scores_{which}"] = score(
@@ -357,14 +358,19 @@ def train_and_score(
             file=sys.stderr,
             flush=True,
         )
-    samples = {  # 8 per condition as uint8 (value = x / 127.5 - 1), for the report's sheet
-        name: np.clip(np.round((runner.sample(8, c, 7) + 1) * 127.5), 0, 255).astype(int).tolist()
-        for c, name in enumerate(train_ds.class_names)
-    }
+    samples = _sheet_samples(runner, train_ds.class_names)
     if hasattr(runner, "close"):
         runner.close()
     result.update(wall_s=time.perf_counter() - t_wall, samples=samples, complete=True)
     return result
+
+
+def _sheet_samples(runner, class_names) -> dict[str, list]:
+    """8 samples per condition as uint8 (value = x / 127.5 - 1), for the report's sheet."""
+    return {
+        name: np.clip(np.round((runner.sample(8, c, 7) + 1) * 127.5), 0, 255).astype(int).tolist()
+        for c, name in enumerate(class_names)
+    }
 
 
 def environment(args):
@@ -394,6 +400,7 @@ def main(argv=None) -> int:
     p.add_argument("--set", action="append", help="project config override key=value")
     p.add_argument("--preset", default="cpu", help="project preset (default cpu)")
     p.add_argument("--tag", default=None)
+    p.add_argument("--label", default=None, help="what the run is, for the report's table")
     p.add_argument("--extra-scores", default="", help="also score raw G / stale-BN EMA: raw,stale")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
@@ -420,6 +427,8 @@ def main(argv=None) -> int:
         "class_names": list(ds.class_names),
         "env": environment(args),
         "budgets": args.budgets,
+        "label": args.label,
+        "command": "python benchmarks/bench_quality.py " + " ".join(argv or sys.argv[1:]),
     }
     overrides = parse_set(args.set)
     extra = tuple(w for w in args.extra_scores.split(",") if w)

@@ -1,4 +1,9 @@
-"""Report part of ``bench_quality.py --report``: markdown table, SWD-vs-CPU-time plot, samples."""
+"""Report part of ``bench_quality.py --report``: markdown table, SWD-vs-CPU-time plot, samples.
+
+Every ``*.json`` directly in ``quality_runs/`` is one benchmark process (same data, split, seed
+and scorer); older runs at shorter budgets live in sub-folders and are not part of the report.
+The textbook loop's curve (``method == "dcgan"``) is the baseline of the time-to-quality lines.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-HEADLINE = ("dcgan", "batch32")
+#: Labels of runs started before ``--label`` existed.
 LABELS = {
-    "dcgan": "textbook DCGAN loop (benchmark's own)",
-    "full": "project, dcgan nets (base 64) + new recipe, batch 64",
-    "old-defaults": "project, seed engine defaults at 64 px (before this change)",
-    "w32": "cpu preset, half width (base 32, max 256)",
-    "noaug": "cpu preset, no augmentation",
-    "nor1": "cpu preset, no R1",
-    "batch32": "cpu preset (batch 32)",
-    "headline/dcgan": "one-process run: textbook DCGAN loop",
-    "headline/project": "one-process run: project, upconv nets, batch 64",
-    "nosn": "cpu preset without spectral norm in D (R1 only)",
-    "diffaug": "cpu preset, fixed DiffAugment (translation+cutout, p=1) instead of ADA",
-    "legacy-arch": "cpu preset recipe on the seed's networks (base 32, max 256)",
+    "s2-dcgan": "textbook DCGAN loop (benchmark's own)",
+    "s2-seedlike": "upconv nets, betas (0, 0.9), DiffAugment translation+cutout p=1, no R1, "
+    "EMA 0.999, batch 32",
 }
 
 
@@ -34,6 +30,10 @@ def _load(runs_dir: Path) -> dict[str, dict]:
         if path.stem != "speed":
             out[path.stem] = json.loads(path.read_text())
     return out
+
+
+def _label(tag: str, payload: dict) -> str:
+    return payload.get("label") or LABELS.get(tag, tag)
 
 
 def _time_to_reach(curve, target):
@@ -50,18 +50,30 @@ def _time_to_reach(curve, target):
     return None
 
 
+def _dcgan_curve(runs):
+    for payload in runs.values():
+        for run in payload["runs"]:
+            if run["method"] == "dcgan" and run["curve"]:
+                return run["curve"]
+    return None
+
+
 def write_report(runs_dir: Path, out_dir: Path) -> Path:
     runs = _load(runs_dir)
     lines = ["# Quality per CPU-second: project vs the textbook DCGAN loop", ""]
     any_run = next(iter(runs.values()))
     env = any_run["env"]
     real = _mean(any_run["real"])
+    loads = sorted(
+        {round(p["env"]["loadavg_start"][0], 1) for p in runs.values()}
+        | {round(p["env"].get("loadavg_end", [0])[0], 1) for p in runs.values()}
+    )
     lines += [
         f"Data: MNI152 T1/GM/WM axial slices at {env['size']} px; held out per condition: "
         f"{any_run['n_held']} slices in 3 slabs (gap 4 slices), training {any_run['n_train']}. "
-        f"torch {env['torch']}, {env['threads']} torch thread(s), budgets in process CPU "
-        f"seconds (scoring excluded). Load average at start {env['loadavg_start'][0]:.1f} "
-        "(a shared 2-core machine).",
+        f"torch {env['torch']}, {env['threads']} torch thread per process, budgets in process "
+        "CPU seconds (scoring excluded), two benchmark processes at a time on a shared 2-core "
+        f"machine (load averages seen at starts/ends: {', '.join(map(str, loads))}).",
         "",
         f"Real baseline (training real vs held-out real, same count): SWD×10³ = **{real:.1f}**.",
         "",
@@ -71,27 +83,32 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
     ]
     for tag, payload in runs.items():
         for run in payload["runs"]:
-            name = tag if len(payload["runs"]) == 1 else f"{tag}/{run['method']}"
+            name = _label(tag, payload)
             for p in run["curve"]:
                 v = _mean(p["scores"])
                 per = " / ".join(f"{s['swd']:.0f}" for s in p["scores"])
                 lines.append(
-                    f"| {LABELS.get(name, name)} | {p['cpu_s']:.0f} | {p['steps']} | "
+                    f"| {name} (`{tag}`) | {p['cpu_s']:.0f} | {p['steps']} | "
                     f"{p['images']} | {v:.1f} | {v / real:.2f} | "
                     f"{_mean(p['scores'], 'nn_ratio'):.2f} | {per} |"
                 )
                 for which in ("raw", "stale"):
                     if f"scores_{which}" in p:
                         w = _mean(p[f"scores_{which}"])
-                        label = {"raw": "same run, raw G (no EMA)", "stale": "same run, EMA "
-                                 "with the training G's BatchNorm statistics (stale)"}[which]
+                        label = {
+                            "raw": "same run, raw G (no EMA)",
+                            "stale": "same run, EMA with the training G's BatchNorm "
+                            "statistics (stale)",
+                        }[which]
                         lines.append(
                             f"| ↳ {label} | {p['cpu_s']:.0f} | | | {w:.1f} | {w / real:.2f} | "
                             f"{_mean(p[f'scores_{which}'], 'nn_ratio'):.2f} | |"
                         )
-    lines += ["", *_targets(runs), "", *_speed(runs_dir), ""]
-    lines.append("![SWD vs CPU time](quality_swd_vs_cpu.png)")
-    lines.append("")
+    lines += ["", *_targets(runs), "", *_speed(runs_dir), "", "## Commands", ""]
+    for tag, payload in runs.items():
+        if payload.get("command"):
+            lines.append(f"- `{tag}`: `{payload['command']}`")
+    lines += ["", "![SWD vs CPU time](quality_swd_vs_cpu.png)", ""]
     lines.append("![samples](quality_samples.png)")
     _plot(runs, real, out_dir / "quality_swd_vs_cpu.png")
     _samples(runs, out_dir / "quality_samples.png")
@@ -101,33 +118,37 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
     return path
 
 
-def _curve(runs, tag):
-    if tag in runs:
-        return runs[tag]["runs"][0]["curve"]
-    for payload in runs.values():
-        for run in payload["runs"]:
-            if run["method"] == "dcgan" and tag == "dcgan":
-                return run["curve"]
-    return None
-
-
 def _targets(runs):
-    dc, pr = _curve(runs, "dcgan"), _curve(runs, "batch32")  # batch32 = the cpu preset
-    if not dc or not pr:
-        return ["(headline runs missing)"]
-    out = ["## Time to quality (target: the project reaches DCGAN's SWD at T in ≤ T/2)", ""]
-    for p in dc:
-        target = _mean(p["scores"])
-        t = _time_to_reach(pr, target)
-        reached = f"{t:.0f} CPU s ({p['cpu_s'] / t:.1f}× faster)" if t else "not within budget"
-        out.append(f"- DCGAN at {p['cpu_s']:.0f} CPU s: SWD×10³ {target:.1f}; project: {reached}")
+    dc = _dcgan_curve(runs)
+    if not dc:
+        return ["(no textbook DCGAN run)"]
+    out = [
+        "## Time to quality (target: a project run reaches DCGAN's SWD at T in ≤ T/2)",
+        "",
+        "| project run | " + " | ".join(f"DCGAN's SWD at {p['cpu_s']:.0f} s" for p in dc) + " |",
+        "|---|" + "---|" * len(dc),
+        "| (DCGAN's SWD×10³) | " + " | ".join(f"{_mean(p['scores']):.1f}" for p in dc) + " |",
+    ]
+    for tag, payload in runs.items():
+        for run in payload["runs"]:
+            if run["method"] == "dcgan":
+                continue
+            cells = []
+            for p in dc:
+                t = _time_to_reach(run["curve"], _mean(p["scores"]))
+                if t is None:
+                    last = run["curve"][-1]["cpu_s"] if run["curve"] else 0
+                    cells.append(f"not by {last:.0f} s")
+                else:
+                    cells.append(f"{t:.0f} s ({p['cpu_s'] / t:.1f}×)")
+            out.append(f"| `{tag}` | " + " | ".join(cells) + " |")
     return out
 
 
 def _speed(runs_dir):
     path = runs_dir / "speed.json"
     if not path.exists():
-        return ["(speed table not measured)"]
+        return ["(speed table not measured in this session)"]
     d = json.loads(path.read_text())
     out = [
         f"## Throughput ({d['threads']} torch thread(s), images per CPU-second of training)",
@@ -149,14 +170,14 @@ def _plot(runs, real, path):
     matplotlib.use("Agg")  # the benchmark is a script, not the library
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 5))
     for tag, payload in runs.items():
         for run in payload["runs"]:
-            name = run["method"] if run["method"] == "dcgan" else tag
             xs = [p["cpu_s"] for p in run["curve"]]
             ys = [_mean(p["scores"]) for p in run["curve"]]
-            style = "-o" if name in HEADLINE else "--."
-            ax.plot(xs, ys, style, label=LABELS.get(name, name), lw=2 if name in HEADLINE else 1)
+            main = run["method"] == "dcgan" or payload.get("headline")
+            style = "-o" if main else "--."
+            ax.plot(xs, ys, style, label=tag, lw=2 if main else 1)
     ax.axhline(real, color="k", ls=":", label="real baseline")
     ax.set_xlabel("training CPU seconds (1 torch thread)")
     ax.set_ylabel("SWD×10³ vs held-out real (lower is better)")
@@ -173,18 +194,20 @@ def _samples(runs, path):
     import matplotlib.pyplot as plt
 
     rows = []
-    for tag in ("dcgan", "full", "legacy-arch", "w32"):
-        payload = runs.get(tag)
-        if not payload or "samples" not in payload["runs"][0]:
-            continue
+    for tag, payload in runs.items():
         run = payload["runs"][0]
-        cpu = run["curve"][-1]["cpu_s"]
-        for cond, imgs in run["samples"].items():
-            rows.append((f"{tag} {cond} @{cpu:.0f}s", np.asarray(imgs) / 127.5 - 1))
+        if not run["curve"]:
+            continue
+        last = run["curve"][-1]
+        samples = last.get("samples") or run.get("samples")
+        if not samples:
+            continue
+        for cond, imgs in samples.items():
+            rows.append((f"{tag} {cond} @{last['cpu_s']:.0f}s", np.asarray(imgs) / 127.5 - 1))
     if not rows:
         return
     n = max(len(r[1]) for r in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.15))
+    fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.15), squeeze=False)
     for i, (label, imgs) in enumerate(rows):
         for j in range(n):
             ax = axes[i, j]
@@ -193,5 +216,5 @@ def _samples(runs, path):
                 ax.imshow(imgs[j], cmap="gray", vmin=-1, vmax=1)
         axes[i, 0].set_title(label, fontsize=7, loc="left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)

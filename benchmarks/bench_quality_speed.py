@@ -44,18 +44,27 @@ def speed_table(args, dcgan_cls, project_cls, dataset_fn, make_runner) -> list[d
 
     torch.set_num_threads(args.threads)
     rows = []
-    variants = [("dcgan", {}), ("project", {}), ("project", {"channels_last": True})]
+    dcgan_nets = {"arch": "dcgan", "base_channels": 64, "max_channels": 512}
+    variants = [
+        ("dcgan", {}),
+        ("project", {}),  # the preset's networks and recipe (with --set overrides)
+        ("project", dcgan_nets),  # the textbook's layout and widths inside the engine
+        ("project", {"channels_last": True}),
+        ("project", {**dcgan_nets, "channels_last": True}),
+    ]
     overrides = parse_set(args.set)
     for size in (32, 64, 128):
         ds = dataset_fn(size)
-        for method, extra in variants if size == 64 else variants[:2]:
+        for method, extra in variants if size == 64 else variants[:3]:
             args.size = size
             tmp = Path(tempfile.mkdtemp(prefix="bqs-"))
             runner = make_runner(method, args, ds, {**overrides, **extra}, tmp)
             ips, flops = _measure(runner, STEPS[size])
             row = {
                 "size": size,
-                "method": method + (" (channels_last)" if extra else ""),
+                "method": method
+                + (", dcgan nets" if "arch" in extra else "")
+                + (" (channels_last)" if "channels_last" in extra else ""),
                 "img_per_cpu_s": ips,
                 "gflops_per_img": flops / 1e9,
                 "params_m": _params(runner) / 1e6,

@@ -82,7 +82,7 @@ def test_ada_raises_p_when_d_overfits_and_lowers_it_otherwise():
 
 
 def test_exact_resume_keeps_ada_state(tmp_path, dataset):
-    cfg = dict(steps=10, augment_p=0.3, r1_every=3, preview_every=0)
+    cfg = dict(steps=10, augment_p=0.3, ada_target=0.6, r1_every=3, preview_every=0)
     one_go = Trainer(tiny_config(tmp_path / "a", **cfg), dataset)
     for _ in one_go.run():
         pass
