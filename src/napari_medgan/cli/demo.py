@@ -21,8 +21,10 @@ from .training import run_in_terminal
 
 #: The demo keeps the recipe that was seen to work on 2 CPU cores: varied, recognisable slices
 #: at 32 px in about 10 minutes (previous sessions' contact sheet). The ``cpu`` preset at 64 px
-#: (500 steps) was run as the demo on 2026-11-28 and came out mode-collapsed (one image per
-#: condition, no anatomy; docs/quality.md), so it is not the demo until it beats this.
+#: was run as the demo twice on 2026-11-28 (500 steps with ADA and betas (0.5, 0.99); 600 steps
+#: with the benchmark's recipe: translation+cutout, lazy R1, betas (0, 0.9)) and both came out
+#: mode-collapsed (one image per condition, no anatomy; docs/quality.md), so it is not the demo
+#: until a 64 px recipe is seen to give varied slices.
 DEMO_CONFIG = preset("cpu", size=32).replace(
     steps=6000,
     batch_size=32,
