@@ -194,3 +194,34 @@ def test_evaluate_rejects_unknown_condition_in_one_line(run, capsys, tmp_path):
     args[args.index("WM")] = "CT"
     _fails(args, capsys, "CT")
     assert not (tmp_path / "x").exists()
+
+
+def test_best_checkpoint_is_scored_beside_the_latest_with_its_selection(run):
+    """A run whose ``best`` pointer names another checkpoint than ``latest``: metrics.json says
+    which was scored and what picked it, and scores the latest against the same reference."""
+    import shutil
+
+    root, files = run
+    best_run = root / "run_best"
+    shutil.copytree(root / "run", best_run)
+    latest = (best_run / "latest").read_text().strip()
+    folders = best_run / "checkpoints"
+    shutil.copytree(folders / latest, folders / "step_0000010")
+    (best_run / "best").write_text("step_0000010\n")
+    out = root / "eval-best"
+    assert main(_args(root, files, out, run="run_best")) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    ck = data["checkpoint"]
+    assert ck["kind"] == "best" and ck["path"].endswith("step_0000010")
+    assert "held-out" in ck["selected_on"] and "optimistic" in ck["selected_on"]
+    other = data["other_checkpoints"]["latest"]
+    assert other["kind"] == "latest" and other["path"].endswith(latest)
+    assert other["metrics"]["swd"]["ratio"] > 0 and "flagged" in other["memorization"]
+    # the same weights under both names: the same reference gives the same SWD
+    assert other["metrics"]["swd"]["value"] == pytest.approx(data["metrics"]["swd"]["value"])
+    assert "Latest checkpoint (step" in (out / "report.md").read_text()
+    # scoring the latest itself adds no second row
+    out2 = root / "eval-latest"
+    assert main(_args(root, files, out2, run="run_best/checkpoints/" + latest)) == 0
+    data2 = json.loads((out2 / "metrics.json").read_text())
+    assert data2["checkpoint"]["kind"] == "latest" and "other_checkpoints" not in data2
