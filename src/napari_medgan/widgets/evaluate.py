@@ -291,7 +291,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self.verdict.setStyleSheet(
             f"background: {colour}; color: white; font-weight: bold; padding: 4px;"
         )
-        self.metrics.show_metrics(result.metrics, result.flagged)
+        self.metrics.show_metrics(result.metrics, result.flagged, data)
         self.details.setText(extractor_line(data))
         warnings = data["warnings"]
         more = f" (+{len(warnings) - 1} more; hover)" if len(warnings) > 1 else ""
