@@ -187,9 +187,19 @@ def main() -> None:
     widget.settings.apply(**{**config.to_dict(), "steps": 10**6, "out_dir": out})
     widget.start()
     spin(app, lambda: widget.last_report is not None and widget.last_report.step >= 2)
-    step0, t0 = widget.last_report.step, time.perf_counter()
+    step0, t0, c0 = widget.last_report.step, time.perf_counter(), time.process_time()
+    if os.environ.get("MEDGAN_PROFILE"):
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     d = measure(app, lambda: False, args.seconds)
+    if os.environ.get("MEDGAN_PROFILE"):
+        prof.disable()
+        prof.dump_stats(os.environ["MEDGAN_PROFILE"])
     rate = (widget.last_report.step - step0) / (time.perf_counter() - t0)
+    gui_cpu = (time.process_time() - c0) / (time.perf_counter() - t0)
+    print(f"napari process CPU while the child trains: {100 * gui_cpu:.0f} % of a core", flush=True)
     t_stop = time.perf_counter()
     widget.stop()
     spin(app, lambda: widget.state is TrainState.IDLE)
