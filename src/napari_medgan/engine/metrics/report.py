@@ -135,7 +135,11 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
         "## Networks",
         "",
         f"- KID/FD features: `{fx['name']}` — SHA-256 `{fx['sha256']}` ({fx.get('kind', '')}); "
-        "the same bytes on every machine for the same seed.",
+        + ("the same bytes on every machine for the same seed" if fx.get("arch") ==
+           "medgan-randcnn-v1" else "trained on the training slices: the same bytes for any "
+           "thread count on one kind of CPU and torch version")
+        + ". Raw KID/FD compare only between reports naming the same hash; ratios to the real "
+        "baseline measured in the same run compare across machines.",
     ]
     if clf:
         lines.append(f"- Condition classifier: `{clf['name']}` — {clf['steps']} steps on the "
