@@ -274,14 +274,15 @@ def evaluate_sampler(
     }
     result.data["scored"] = "samples given (--samples)" if samples is not None else "generator"
     if samples is None and kind == "best" and also_latest:
-        latest = _latest_row(sampler, result, present, per, seed, remap)
+        latest = _latest_row(sampler, result, present, per, seed, remap, should_stop)
         if latest is not None:
             result.data["other_checkpoints"] = {"latest": latest}
     return result
 
 
 def _latest_row(sampler, result: EvaluationResult, present: list[int], per: np.ndarray,
-                seed: int, remap: dict[int, int]) -> dict | None:
+                seed: int, remap: dict[int, int],
+                should_stop: Callable[[], bool] | None = None) -> dict | None:
     """The run's latest checkpoint scored against the same reference (no controls): what the
     selection of ``best`` on the held-out slices may have flattered."""
     from ..checkpoint import LATEST
@@ -298,7 +299,7 @@ def _latest_row(sampler, result: EvaluationResult, present: list[int], per: np.n
         return None
     gen = _draw(other, present, per, seed)
     labels = np.array([remap[c] for c in np.repeat(present, per)])
-    res = score(result.reference, gen, labels, controls=False)
+    res = score(result.reference, gen, labels, controls=False, should_stop=should_stop)
     mem = res.to_dict()["memorization"]
     return {
         "path": str(other.path),
