@@ -1,10 +1,12 @@
 """Evaluate a demo run with the held-out protocol and check it against an independent SWD.
 
 ``python docs/make_results.py RUN_DIR OUT_DIR`` evaluates the run's best checkpoint on the
-MNI152 slices it was trained on (its held-out split is re-applied), writes the full report to
-``OUT_DIR`` and prints what ``docs/results.md`` shows: the metric table with the real baseline
-and the two control rows (verbatim training copies, untrained generator), the memorization
-verdicts, and an independent sliced Wasserstein distance.
+MNI152 slices it was trained on (its held-out split is re-applied) and, against the same
+reference, its latest checkpoint; writes the full report to ``OUT_DIR`` and prints what
+``docs/results.md`` shows: the metric table with the real baseline and the two control rows
+(verbatim training copies, untrained generator), the memorization verdicts, an independent
+sliced Wasserstein distance for every scored set, and the gate on disguised copies given as
+``--samples``.
 
 The independent SWD shares no code with ``napari_medgan.engine.metrics``: its own Laplacian
 pyramid (scipy gaussian filter, σ = 1, down to 16 px), 7×7 patches, ProGAN's per-set
