@@ -26,6 +26,7 @@ from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.io import WriteError
 from napari_medgan.io import napari_hooks as hooks
 
+from ._activity import hold_still, release
 from ._path_field import CheckpointInput, PathField
 from ._worker import sample_job, start_thread, swap_job
 from .export_dataset import open_export_dialog
@@ -182,6 +183,7 @@ class GenerateWidget(CheckpointInput, QWidget):
 
     def _start(self, job, args, total: int, desc: str, done) -> None:
         self._pbar = progress(total=total, desc=desc)
+        hold_still(self.viewer, self)  # napari's spinner would repaint the window 33x/s
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setVisible(total > 0)
@@ -211,6 +213,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
+        release(self.viewer, self)
         self.progress.hide()
         self._update_buttons()
 

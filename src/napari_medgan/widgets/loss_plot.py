@@ -23,14 +23,17 @@ class LossPlot(QWidget):
     """Three stacked axes: D and G losses; mean D(real) and D(fake) probabilities; the held-out
     score (lower is better) with the best step marked and the training-vs-held-out baseline.
 
-    ``add`` and ``add_score`` are cheap (append numbers); a timer redraws only when something
-    changed, at most every ``interval_ms``. A redraw only repaints the loss and probability
-    curves over a cached background (blitting, a few ms); axes, ticks, labels and the score
-    panel (text rendering: ~250 ms per full draw on a busy 2-core machine, which stalled
-    napari) are redrawn only when a score arrives or the axis limits jump.
+    ``add`` and ``add_score`` are cheap (append numbers); ``redraw`` draws only when something
+    changed: with ``interval_ms`` a timer calls it at most that often, with ``None`` the owner
+    calls it (the Train widget does, in the same tick as its labels, so Qt repaints the window
+    once for all of them). A redraw only repaints the loss and probability curves over a cached
+    background (blitting, a few ms) and asks Qt for a normal, coalesced repaint of the canvas
+    rather than an immediate one; axes, ticks, labels and the score panel (text rendering:
+    ~250 ms per full draw on a busy 2-core machine, which stalled napari) are redrawn only when
+    a score arrives or the axis limits jump.
     """
 
-    def __init__(self, interval_ms: int = 400, parent: QWidget | None = None) -> None:
+    def __init__(self, interval_ms: int | None = 400, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.figure = Figure(figsize=(4, 3.4), facecolor="#262930")
         self.figure.subplots_adjust(left=0.14, right=0.98, top=0.97, bottom=0.11, hspace=0.14)
@@ -83,9 +86,10 @@ class LossPlot(QWidget):
         self._score_state = None  # what the score panel showed at the last full draw
         self.canvas.mpl_connect("draw_event", self._on_full_draw)
         self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self.redraw)
-        self._timer.start()
+        if interval_ms is not None:
+            self._timer.setInterval(interval_ms)
+            self._timer.timeout.connect(self.redraw)
+            self._timer.start()
 
     def add(self, step: int, **values: float) -> None:
         """Record one step's numbers (non-finite values are kept out of the plot)."""
@@ -179,7 +183,7 @@ class LossPlot(QWidget):
         self.canvas.restore_region(self._background)
         for line in self.lines.values():
             line.axes.draw_artist(line)
-        self.canvas.blit(self.figure.bbox)
+        self.canvas.update()  # paints the renderer's buffer at the next (coalesced) repaint
 
     def _draw_scores(self) -> None:
         self.score_line.set_data(self.score_steps, self.scores)
