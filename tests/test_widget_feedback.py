@@ -18,6 +18,7 @@ from napari_medgan.engine.runner import Ready
 from napari_medgan.widgets._activity import activity_movie
 from napari_medgan.widgets._layout import StatusLine
 from napari_medgan.widgets._worker import BackgroundTask
+from napari_medgan.widgets.loss_plot import LossPlot
 from napari_medgan.widgets.preview import PREVIEW_NAME
 from napari_medgan.widgets.train import TrainWidget
 from napari_medgan.widgets.train_feedback import UI_S
@@ -118,3 +119,24 @@ def test_napari_spinner_holds_still_while_our_task_runs(make_napari_viewer, qtbo
     run.finished.set()
     task.poll()  # the child is gone: the task tidies up
     assert movie.state() != QMovie.MovieState.Paused
+
+
+def test_score_legend_leaves_the_markers_free(qtbot):
+    plot = LossPlot(interval_ms=None)
+    qtbot.addWidget(plot)
+    plot.resize(300, 380)  # a narrow dock
+    plot.show()
+    scores = [0.42, 0.32, 0.32, 0.34, 0.32, 0.36, 0.37, 0.41, 0.33, 0.33, 0.30, 0.39]
+    for i, score in enumerate(scores, 1):
+        plot.add(100 * i, loss_d=1.0, loss_g=1.0, d_real=0.6, d_fake=0.4)
+        plot.add_score(100 * i, score, 1100, baseline=0.24)
+    plot.redraw()
+    plot.canvas.draw()
+    renderer = plot.canvas.get_renderer()
+    box = plot.ax_score.get_legend().get_window_extent(renderer)
+    points = plot.ax_score.transData.transform(np.c_[plot.score_steps, plot.scores])
+    assert not any(box.contains(x, y) for x, y in points)
+    assert box.y0 > plot.ax_score.transData.transform((0, max(scores)))[1]  # above the data
+    axes = plot.ax_score.get_window_extent(renderer)
+    assert axes.x0 - 2 <= box.x0 and box.x1 <= axes.x1 + 2  # and inside the panel
+    plot.close()

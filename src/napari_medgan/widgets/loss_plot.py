@@ -17,6 +17,7 @@ COLORS = {"loss_d": "#4fc3f7", "loss_g": "#ffb74d", "d_real": "#81c784", "d_fake
 SCORE_COLOR, BEST_COLOR = "#ce93d8", "#ffd54f"
 NO_SCORE_TEXT = "no held-out score yet"
 MAX_POINTS = 400
+SCORE_HEADROOM = 1.6  # score axis top = highest score (or baseline) x this
 
 
 class LossPlot(QWidget):
@@ -70,7 +71,12 @@ class LossPlot(QWidget):
             ax.set_ylabel(title, color="#c8c8c8", fontsize=8)
             for spine in ax.spines.values():
                 spine.set_color("#5a5a5a")
-            ax.legend(loc="upper right", fontsize=7, frameon=False, labelcolor="#e0e0e0", ncol=2)
+            score = ax is self.ax_score  # one legend row, in headroom kept free above the data
+            ax.legend(
+                loc="upper center" if score else "upper right", ncol=3 if score else 2,
+                fontsize=7, frameon=False, labelcolor="#e0e0e0", handlelength=1.2,
+                columnspacing=0.8, handletextpad=0.4,
+            )  # fmt: skip
         self.ax_prob.set_ylim(0, 1)
         self.ax_score.set_xlabel("step", color="#c8c8c8", fontsize=8)
         self.steps: list[int] = []
@@ -193,7 +199,8 @@ class LossPlot(QWidget):
         self.score_note.set_visible(not self.scores)
         values = np.asarray([*self.scores, np.nan if self.baseline is None else self.baseline])
         if np.isfinite(values).any():  # distances: from 0 up, baseline included
-            self.ax_score.set_ylim(0, float(np.nanmax(values)) * 1.15 + 1e-9)
+            # the top third stays free for the legend, so it never covers a marker
+            self.ax_score.set_ylim(0, float(np.nanmax(values)) * SCORE_HEADROOM + 1e-9)
 
     def stop_timer(self) -> None:
         self._timer.stop()
