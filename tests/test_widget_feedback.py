@@ -16,12 +16,11 @@ from qtpy.QtGui import QMovie
 from napari_medgan.engine import TrainReport
 from napari_medgan.engine.runner import Ready
 from napari_medgan.widgets._activity import activity_movie
-from napari_medgan.widgets._layout import StatusLine
+from napari_medgan.widgets._layout import UI_S, StatusLine
 from napari_medgan.widgets._worker import BackgroundTask
 from napari_medgan.widgets.loss_plot import LossPlot
 from napari_medgan.widgets.preview import PREVIEW_NAME
 from napari_medgan.widgets.train import TrainWidget
-from napari_medgan.widgets.train_feedback import UI_S
 
 pytestmark = pytest.mark.gui
 
@@ -140,3 +139,30 @@ def test_score_legend_leaves_the_markers_free(qtbot):
     axes = plot.ax_score.get_window_extent(renderer)
     assert axes.x0 - 2 <= box.x0 and box.x1 <= axes.x1 + 2  # and inside the panel
     plot.close()
+
+
+def test_evaluate_progress_moves_at_most_twice_a_second_within_a_stage(make_napari_viewer):
+    from napari_medgan.engine.runner import Progress
+    from napari_medgan.widgets.evaluate import EvaluateWidget
+
+    class Job:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def set_progress(self, *args, **kwargs) -> None:
+            self.calls += 1
+
+    viewer = make_napari_viewer()
+    widget = EvaluateWidget(viewer)
+    clock = Clock()
+    widget.clock, widget.job = clock, Job()
+    values = []
+    for i in range(50):  # 5 s of one stage, a progress message every 0.1 s
+        widget._on_messages([Progress("sampling", i / 50)])
+        values.append(widget.progress.value())
+        clock.t += 0.1
+    changes = sum(a != b for a, b in pairwise(values)) + 1
+    assert 5 <= changes <= 5 / UI_S + 1 and widget.job.calls == changes
+    widget._on_messages([Progress("scoring", 0.99)])  # a new stage shows at once
+    assert widget.progress.value() == 990 and "scoring" in widget.progress.format()
+    widget.job = None

@@ -6,6 +6,10 @@ from qtpy.QtCore import Qt
 from qtpy.QtGui import QPainter, QPalette
 from qtpy.QtWidgets import QProgressBar, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
+UI_S = 0.5
+"""Seconds between two changes of a widget's live feedback (progress, status, plot, preview):
+what a person can follow, and few repaints of napari's window (each recomposites it)."""
+
 
 def scrolled(min_height: int = 110) -> tuple[QScrollArea, QVBoxLayout]:
     """A frameless, vertically scrolling area and the layout of its content.

@@ -7,6 +7,7 @@ process (``engine.runner.evaluate_target``): in a thread it competed with napari
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 from napari.layers import Image
@@ -35,7 +36,7 @@ from napari_medgan.engine.runner import (
     evaluate_target,
 )
 
-from ._layout import scrolled
+from ._layout import UI_S, scrolled, set_progress_quietly
 from ._path_field import CheckpointInput, PathField
 from ._worker import BackgroundTask, hook_shutdown
 from .eval_panel import EvalResultsPanel
@@ -61,6 +62,8 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self.job: BackgroundTask | None = None  # the running evaluation
         self._jobs: list[BackgroundTask] = []  # shared with the shutdown hooks (not self)
         self._stage = "starting"
+        self._shown_at = -float("inf")  # when the progress bar last changed
+        self.clock = time.monotonic
         self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
@@ -191,7 +194,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self.job.messages.connect(self._on_messages)
         self.job.ended.connect(self._on_finished)
         self._jobs[:] = [self.job]
-        self._stage = "starting"
+        self._stage, self._shown_at = "starting", -float("inf")
         self._set_running(True)
         self.progress.setValue(0)
         self.status.setText(f"Evaluating step {sampler.step} on {len(volumes)} layer(s)…")
@@ -221,11 +224,15 @@ class EvaluateWidget(CheckpointInput, QWidget):
     # ------------------------------------------------------------------ worker messages
     def _on_messages(self, batch: list) -> None:
         progress = [m for m in batch if isinstance(m, Progress)]
-        if progress:
+        now = self.clock()
+        if progress and (progress[-1].stage != self._stage or now - self._shown_at >= UI_S):
+            # at most twice a second within a stage, in one repaint (see train_feedback)
+            self._shown_at = now
             self._stage = progress[-1].stage
-            self.progress.setValue(round(1000 * progress[-1].fraction))
+            value = round(1000 * progress[-1].fraction)
             self.progress.setFormat(f"{self._stage} · %p%")
-            self.job.set_progress(self.progress.value(), desc=f"Evaluating: {self._stage}")
+            set_progress_quietly(self.progress, value)
+            self.job.set_progress(value, desc=f"Evaluating: {self._stage}")
         for outcome in batch:
             if isinstance(outcome, Done):
                 self._show_result(outcome.result)

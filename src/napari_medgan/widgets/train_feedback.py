@@ -22,13 +22,12 @@ from qtpy.QtWidgets import QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidg
 from napari_medgan.engine import TrainReport
 from napari_medgan.engine.runner import Failed, Ready
 
-from ._layout import StatusLine, set_progress_quietly
+from ._layout import UI_S, StatusLine, set_progress_quietly
 from ._worker import duration
 from .loss_plot import LossPlot
 from .preview import show_preview
 
 log = logging.getLogger(__name__)
-UI_S = 0.5  # labels, progress, plot and preview change at most twice a second
 
 
 class TrainFeedback(QWidget):
