@@ -20,6 +20,7 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import pickle
@@ -156,7 +157,22 @@ def _child_main(target: Callable, kwargs: dict, out, stop, pause) -> None:
         )
     finally:
         out.close()
-        out.join_thread()  # the parent's reader thread drains until we are gone
+        out.join_thread()  # every message is in the pipe; the parent drains until we are gone
+        _quick_exit()
+
+
+def _quick_exit() -> None:
+    """End the child without the interpreter's teardown.
+
+    Everything is delivered and every checkpoint is written (atomically) by now; tearing down
+    torch and the modules only delays the moment the parent sees the run end (measured: ~2 s
+    of a stop on a busy 2-core machine). The OS returns the memory, device memory included.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    logging.shutdown()
+    os._exit(0)
 
 
 def _pack(message: Any) -> bytes:
