@@ -1,11 +1,11 @@
 """Which KID/FD feature extractor ranks the controls correctly?
 
-``python benchmarks/bench_extractors.py RUN_DIR`` takes a demo-like run trained with a held-out
-split, re-applies its split to the MNI152 slices and scores three sets against the held-out
-reference with each candidate extractor:
+``python benchmarks/bench_extractors.py RUN_DIR [CHECKPOINT...]`` takes a demo-like run trained
+with a held-out split, re-applies its split to the MNI152 slices and scores three sets against
+the held-out reference with each candidate extractor:
 
 - verbatim: random training slices (a perfect copier: should score like the real baseline);
-- trained: the run's best checkpoint;
+- trained: the run's best checkpoint (and each further CHECKPOINT folder, e.g. the latest);
 - untrained: the same generator architecture at its random initialisation.
 
 For a distance metric the right order is verbatim < trained < untrained. Candidates:
@@ -57,7 +57,7 @@ class PixelPCA:
     sha256 = "-"
 
 
-def main(run: str) -> None:
+def main(run: str, others: list[str]) -> None:
     sampler = Sampler.from_checkpoint(run)
     ds, _ = dataset_for(sampler, load_demo_volumes())
     train, held = split_real(sampler, ds, run_split(sampler))
@@ -65,7 +65,11 @@ def main(run: str) -> None:
     x_h, y_h = held.images[:, 0].numpy(), labels_in(sampler, held)
     present = sorted(set(y_t.tolist()))
     per = np.array([3 * (y_h == c).sum() for c in present])
-    gen = _draw(sampler, present, per, 0)
+    checkpoints = {f"step {sampler.step}": sampler}
+    for other in others:
+        s = Sampler.from_checkpoint(other)
+        checkpoints[f"step {s.step}"] = s
+    gens = {k: _draw(s, present, per, 0) for k, s in checkpoints.items()}
     unt = _draw(untrained_like(sampler, 0), present, per, 0)
     labels = np.repeat(present, per)
     pos = position_bins(list(train.sources))
@@ -75,30 +79,36 @@ def main(run: str) -> None:
         "trained-on-train": lambda: train_net(x_t, targets, "features", steps=300, seed=0),
         "pixels-pca": lambda: PixelPCA(x_t),
     }
-    print(f"run {run} step {sampler.step}; train {len(x_t)}, held-out {len(x_h)}, "
-          f"scored {len(gen)} per set")
+    print(f"run {run}; checkpoints {list(checkpoints)}; train {len(x_t)}, held-out "
+          f"{len(x_h)}, scored {len(labels)} per set")
+    print("| extractor (sha256) | checkpoint | metric | ratio verbatim / trained / untrained | "
+          "order verbatim < trained < untrained | intervals verbatim vs trained |")
+    print("|---|---|---|---|---|---|")
     for name, build in candidates.items():
         t0 = time.process_time()
         ext = build()
+        built = time.process_time() - t0
         ref = prepare_reference(x_t, y_t, list(train.sources), sampler.class_names,
                                 heldout=x_h, heldout_labels=y_h,
                                 heldout_groups=list(held.sources), n_boot=100,
                                 classifier_steps=20, extractor=ext)
-        res = score(ref, gen, labels, untrained=unt)
-        rows = {"verbatim": res.to_dict()["controls"]["verbatim"]["metrics"],
-                "trained": res.metrics,
-                "untrained": res.to_dict()["controls"]["untrained"]["metrics"]}
-        for key in ("kid", "fd"):
-            r = {k: v[key]["ratio"] for k, v in rows.items()}
-            vals = [rows[k][key]["value"] for k in ("verbatim", "trained", "untrained")]
-            ok = vals[0] < vals[1] < vals[2]
-            ci_t, ci_v = rows["trained"][key]["ci"], rows["verbatim"][key]["ci"]
-            print(f"{name:17s} {key}: ratio verbatim {r['verbatim']:.2f}, trained "
-                  f"{r['trained']:.2f}, untrained {r['untrained']:.3g}; order "
-                  f"{'OK' if ok else 'WRONG'}; intervals verbatim/trained "
-                  f"{'separate' if ci_v[1] < ci_t[0] else 'overlap'}")
-        print(f"{name:17s} cpu {time.process_time() - t0:.0f} s")
+        sha = str(getattr(ext, "sha256", "-"))[:12]
+        for ck, gen in gens.items():
+            res = score(ref, gen, labels, untrained=unt)
+            rows = {"verbatim": res.to_dict()["controls"]["verbatim"]["metrics"],
+                    "trained": res.metrics,
+                    "untrained": res.to_dict()["controls"]["untrained"]["metrics"]}
+            for key in ("kid", "fd"):
+                r = [rows[k][key]["ratio"] for k in ("verbatim", "trained", "untrained")]
+                vals = [rows[k][key]["value"] for k in ("verbatim", "trained", "untrained")]
+                ok = vals[0] < vals[1] < vals[2]
+                ci_t, ci_v = rows["trained"][key]["ci"], rows["verbatim"][key]["ci"]
+                print(f"| {name} ({sha}) | {ck} | {key} | {r[0]:.2f} / {r[1]:.2f} / "
+                      f"{r[2]:.3g} | {'right' if ok else 'WRONG'} | "
+                      f"{'separate' if ci_v[1] < ci_t[0] else 'overlap'} |")
+        print(f"<!-- {name}: built in {built:.1f} s CPU, all rows {time.process_time() - t0:.0f}"
+              " s CPU -->")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2:])

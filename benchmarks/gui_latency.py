@@ -9,7 +9,9 @@ Measured in one process, in this order, on the MNI152 sample at the CPU defaults
    of this process, its reports fed to the same loss plot and preview layer;
 3. **Train widget**: the shipped design (a child process, reports polled 10x/s);
 4. **Generate**: the Generate widget samples 256 images from the checkpoint of 3;
-5. **Evaluate**: the Evaluate widget scores that checkpoint (settings in the table).
+5. **Evaluate**: the Evaluate widget scores that checkpoint (settings in the table);
+6. **GPU memory** (only where CUDA exists): free device memory before a short Train widget run
+   on the GPU, while it trains and after its child process has ended.
 
 A QTimer asks to fire every 10 ms; how late each firing comes is how long the GUI could not
 react. Prints a markdown table and appends it to ``--out``::
@@ -128,6 +130,38 @@ def thread_design(app, viewer, config, volumes, seconds: float):
     return rate, delays
 
 
+def gpu_memory_check(app, viewer, config, seconds: float = 10.0) -> str:
+    """Free CUDA memory (``torch.cuda.mem_get_info``) before, during and after a Train widget
+    run on the GPU; empty without CUDA. The child owns the device, so its memory should come
+    back when it exits. This process's own CUDA context is made before the first reading."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return ""
+    from napari_medgan.widgets.state import TrainState
+    from napari_medgan.widgets.train import TrainWidget
+
+    mib = 2**20
+    before = torch.cuda.mem_get_info()[0]
+    widget = TrainWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Train GAN (GPU)")
+    out = tempfile.mkdtemp(prefix="medgan-gpu-")
+    widget.settings.apply(**{**config.to_dict(), "device": "cuda", "steps": 10**6, "out_dir": out})
+    widget.start()
+    spin(app, lambda: widget.last_report is not None and widget.last_report.step >= 2)
+    measure(app, lambda: False, seconds)
+    during = torch.cuda.mem_get_info()[0]
+    widget.stop()
+    spin(app, lambda: widget.state is TrainState.IDLE)
+    after = torch.cuda.mem_get_info()[0]
+    viewer.window.remove_dock_widget(dock)
+    return (
+        f"GPU memory free: {before / mib:.0f} MiB before training, {during / mib:.0f} MiB while "
+        f"the child trains, {after / mib:.0f} MiB after it ended (returned: "
+        f"{(after - during) / mib:.0f} of {(before - during) / mib:.0f} MiB)."
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=20.0, help="per training measurement")
@@ -187,16 +221,26 @@ def main() -> None:
     widget.settings.apply(**{**config.to_dict(), "steps": 10**6, "out_dir": out})
     widget.start()
     spin(app, lambda: widget.last_report is not None and widget.last_report.step >= 2)
-    step0, t0 = widget.last_report.step, time.perf_counter()
+    step0, t0, c0 = widget.last_report.step, time.perf_counter(), time.process_time()
+    if os.environ.get("MEDGAN_PROFILE"):
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     d = measure(app, lambda: False, args.seconds)
+    if os.environ.get("MEDGAN_PROFILE"):
+        prof.disable()
+        prof.dump_stats(os.environ["MEDGAN_PROFILE"])
     rate = (widget.last_report.step - step0) / (time.perf_counter() - t0)
+    gui_cpu = (time.process_time() - c0) / (time.perf_counter() - t0)
+    print(f"napari process CPU while the child trains: {100 * gui_cpu:.0f} % of a core", flush=True)
     t_stop = time.perf_counter()
     widget.stop()
     spin(app, lambda: widget.state is TrainState.IDLE)
     stop_s = time.perf_counter() - t_stop
     rows.append(row(
-        f"Train widget (child process, {n_child} torch thread(s); plot redraws "
-        f"{widget.plot.draw_count})",
+        f"Train widget (child process, {n_child} torch thread(s); napari's process "
+        f"{100 * gui_cpu:.0f} % of a core; screen updates {widget.feedback.refreshes})",
         _pct(rate, headless), d))  # fmt: skip
 
     gen = GenerateWidget(viewer)
@@ -229,10 +273,14 @@ def main() -> None:
         f"{args.eval_boot}; child process, {ev_s:.0f} s, {'done' if finished else 'cut off'})",
         "–", d))  # fmt: skip
 
+    gpu = gpu_memory_check(app, viewer, config)
+    if gpu:
+        print(gpu, flush=True)
     header = [
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, load average before the run "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min); config: {cfg_text}; "
-        f"Train widget stop (finish the step + save) took {stop_s:.1f} s.",
+        f"Train widget stop (finish the step + save) took {stop_s:.1f} s."
+        + (f" {gpu}" if gpu else " No CUDA device: GPU memory release not measured."),
         "",
         "| what runs | steps/s (vs headless) | timer firings | median delay ms | p95 ms | "
         "p99 ms | max ms |",

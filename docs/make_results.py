@@ -1,10 +1,12 @@
 """Evaluate a demo run with the held-out protocol and check it against an independent SWD.
 
 ``python docs/make_results.py RUN_DIR OUT_DIR`` evaluates the run's best checkpoint on the
-MNI152 slices it was trained on (its held-out split is re-applied), writes the full report to
-``OUT_DIR`` and prints what ``docs/results.md`` shows: the metric table with the real baseline
-and the two control rows (verbatim training copies, untrained generator), the memorization
-verdicts, and an independent sliced Wasserstein distance.
+MNI152 slices it was trained on (its held-out split is re-applied) and, against the same
+reference, its latest checkpoint; writes the full report to ``OUT_DIR`` and prints what
+``docs/results.md`` shows: the metric table with the real baseline and the two control rows
+(verbatim training copies, untrained generator), the memorization verdicts, an independent
+sliced Wasserstein distance for every scored set, and the gate on disguised copies given as
+``--samples``.
 
 The independent SWD shares no code with ``napari_medgan.engine.metrics``: its own Laplacian
 pyramid (scipy gaussian filter, σ = 1, down to 16 px), 7×7 patches, ProGAN's per-set
@@ -107,19 +109,25 @@ def main(run: str, out: Path) -> None:
     print(f"checkpoint {ck['path']} ({ck['which']}, step {ck['step']}); code {commit}; "
           f"split {ck['split']['mode'] if ck['split'] else None}; train {proto['n_train']}, "
           f"held-out {proto['n_heldout']}, compared per set {proto['compared_per_condition']}")
-    print("| Metric | Trained | Real baseline (training vs held-out) | Verbatim training "
-          "slices | Untrained generator |")
-    print("|---|---|---|---|---|")
+    others = data.get("other_checkpoints", {})
+    print(f"selected on: {ck.get('selected_on')}")
+    print(f"| Metric | Trained, {ck['which']} (step {ck['step']}) | "
+          + "".join(f"Trained, {k} (step {v['step']}) | " for k, v in others.items())
+          + "Real baseline (training vs held-out) | Verbatim training slices | "
+          "Untrained generator |")
+    print("|---|---|" + "---|" * len(others) + "---|---|---|")
     for key in KEYS:
         m = res.metrics.get(key)
         if m is None:
             continue
         base = {"value": m.get("baseline"), "ci": m.get("baseline_ci")}
-        print(f"| `{key}` | {cell(m)} | {cell(base, False)} | "
-              f"{cell(rows['verbatim']['metrics'].get(key))} | "
+        print(f"| `{key}` | {cell(m)} | "
+              + "".join(f"{cell(v['metrics'].get(key))} | " for v in others.values())
+              + f"{cell(base, False)} | {cell(rows['verbatim']['metrics'].get(key))} | "
               f"{cell(rows['untrained']['metrics'].get(key))} |")
     for name, mem in (("trained", data["memorization"]), *(
-            (k, v["memorization"]) for k, v in rows.items())):
+            (k, v["memorization"]) for k, v in rows.items()), *(
+            (f"{k} checkpoint", v["memorization"]) for k, v in others.items())):
         print(f"{name}: {'FLAGGED' if mem['flagged'] else 'not flagged'}; copied fraction "
               f"{mem['copied_fraction']:.2f}; {mem['reasons']}")
 
@@ -136,12 +144,19 @@ def main(run: str, out: Path) -> None:
                                               seed=d))
         ind["verbatim"].append(independent_swd(ref.train[matched(ref.train_labels, counts,
                                                                   200 + d)], h, seed=d))
+    if "latest" in others:
+        latest = Sampler.from_checkpoint(others["latest"]["path"])
+        per = [counts[c] * 3 for c in sorted(counts)]
+        lat = np.concatenate([latest.sample(int(k), ref.class_names[c], seed=c, units="model")
+                              for c, k in zip(sorted(counts), per)])
+        ll = np.repeat(sorted(counts), per)
+        ind["latest"] = [independent_swd(lat[matched(ll, counts, 300 + d)], h, seed=d)
+                         for d in range(5)]
     mean = {k: float(np.mean(v)) for k, v in ind.items()}
-    print(f"independent SWD ×1e3 vs held-out: trained {mean['trained']:.1f}, verbatim "
-          f"{mean['verbatim']:.1f}, real baseline {mean['baseline']:.1f}; ratio trained "
-          f"{mean['trained'] / mean['baseline']:.2f}, verbatim "
-          f"{mean['verbatim'] / mean['baseline']:.2f}; protocol SWD ratio "
-          f"{res.metrics['swd']['ratio']:.2f}")
+    print("independent SWD ×1e3 vs held-out: " + ", ".join(
+        f"{k} {v:.1f} (ratio {v / mean['baseline']:.2f})" for k, v in mean.items())
+        + f"; protocol SWD ratio {res.metrics['swd']['ratio']:.2f}"
+        + "".join(f", {k} {v['metrics']['swd']['ratio']:.2f}" for k, v in others.items()))
     print(f"extractor {data['feature_extractor']['name']}; evaluation {seconds:.0f} s")
     disguised_copies(sampler)
 

@@ -56,10 +56,12 @@ def train_tiny_run(mni_small):
 def notes(monkeypatch):
     """Record napari notifications shown by the widgets: list of ``(level, message)``."""
     import napari_medgan.widgets.generate as generate
+    import napari_medgan.widgets.generated_saving as saving
     import napari_medgan.widgets.train as train
+    import napari_medgan.widgets.train_feedback as feedback
 
     seen: list[tuple[str, str]] = []
-    for module in (train, generate):
+    for module in (train, feedback, generate, saving):
         for level in ("error", "warning", "info"):
             name = f"show_{level}"
             if hasattr(module, name):

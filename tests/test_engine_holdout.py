@@ -16,7 +16,7 @@ from napari_medgan.engine import (
     split_dataset,
 )
 from napari_medgan.engine.checkpoint import load_checkpoint
-from napari_medgan.engine.holdout import DEFAULT_GAP, MIN_SLICES
+from napari_medgan.engine.holdout import DEFAULT_GAP, DEFAULT_SLABS, MIN_SLICES
 from napari_medgan.engine.trainer import _split_from_checkpoint
 
 
@@ -60,7 +60,7 @@ def test_provenance_filled_and_subset_keeps_maps(dataset):
 
 
 def test_slab_split_holds_out_slices_and_gap(dataset):
-    train, held, split = split_dataset(dataset, 0.2, seed=0)
+    train, held, split = split_dataset(dataset, 0.2, seed=0, slabs=1)
     assert split.mode == "slabs" and split.gap == DEFAULT_GAP
     for name in dataset.class_names:
         c = split.conditions[name]
@@ -82,10 +82,47 @@ def test_split_is_deterministic_and_moves_with_the_seed(dataset):
     a = split_dataset(dataset, 0.2, seed=0)[2].to_dict()
     assert split_dataset(dataset, 0.2, seed=0)[2].to_dict() == a
     firsts = {
-        split_dataset(dataset, 0.2, seed=s)[2].conditions["T1"]["slabs"]["T1"]["first"]
+        split_dataset(dataset, 0.2, seed=s)[2].conditions["T1"]["slabs"]["T1"][0]["first"]
         for s in range(6)
     }
     assert len(firsts) > 2  # the slab is not always at the top
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_spread_slabs_keep_held_out_and_gap_slices_out_of_training(size):
+    """The default k = 2 slabs per scan, on real MNI slices at 32 and 64 px: each slab is
+    contiguous, lies in its own half of the slice range, and no training slice of its scan is
+    within the gap of any held-out slice (by provenance and by pixels)."""
+    ds = build_dataset(mni_volumes(), size=size)
+    for seed in range(3):
+        train, held, split = split_dataset(ds, 0.2, seed=seed)
+        assert DEFAULT_SLABS == 2 and not _keys(train) & _keys(held)
+        assert _min_pixel_distance(held.images, train.images) > 0.5
+        for name, c in split.conditions.items():
+            records = c["slabs"][name]
+            assert isinstance(records, list) and len(records) == 2
+            n = ds.counts()[name]
+            # each slab costs up to 2 x gap slices (fewer at the ends of the scan)
+            assert 0 < c["dropped"] <= 2 * 2 * DEFAULT_GAP
+            assert c["train"] + c["heldout"] + c["dropped"] == n
+            h = held.slice_index[np.array(held.sources) == name]
+            t = train.slice_index[np.array(train.sources) == name]
+            assert int((t[:, None] - h[None, :]).abs().min()) > DEFAULT_GAP
+            mid = ds.slice_index[np.array(ds.sources) == name].float().median()
+            assert records[0]["last"] < mid <= records[1]["first"] + 1  # one slab per half
+            assert (h > mid).any() and (h < mid).any()
+
+
+def test_old_single_slab_record_reproduces_its_split(dataset):
+    """A split recorded before k > 1 (one ``{"first", "last", "gap"}`` dict per source) is still
+    applied to the same slices; a one-slab split still writes that format."""
+    train, held, split = split_dataset(dataset, 0.2, seed=3, slabs=1)
+    record = split.to_dict()
+    assert all(isinstance(c["slabs"][n], dict) for n, c in record["conditions"].items())
+    train2, held2 = HoldoutSplit.from_dict(record).apply(dataset)
+    assert _keys(train2) == _keys(train) and _keys(held2) == _keys(held)
+    with pytest.raises(HoldoutError, match="slabs must be"):
+        split_dataset(dataset, 0.2, seed=0, slabs=0)
 
 
 def test_apply_reproduces_on_rebuilt_data_and_refuses_other_data(dataset):

@@ -194,3 +194,58 @@ def test_evaluate_rejects_unknown_condition_in_one_line(run, capsys, tmp_path):
     args[args.index("WM")] = "CT"
     _fails(args, capsys, "CT")
     assert not (tmp_path / "x").exists()
+
+
+def test_best_checkpoint_is_scored_beside_the_latest_with_its_selection(run):
+    """A run whose ``best`` pointer names another checkpoint than ``latest``: metrics.json says
+    which was scored and what picked it, and scores the latest against the same reference."""
+    import shutil
+
+    root, files = run
+    best_run = root / "run_best"
+    shutil.copytree(root / "run", best_run)
+    latest = (best_run / "latest").read_text().strip()
+    folders = best_run / "checkpoints"
+    shutil.copytree(folders / latest, folders / "step_0000010")
+    (best_run / "best").write_text("step_0000010\n")
+    out = root / "eval-best"
+    assert main(_args(root, files, out, run="run_best")) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    ck = data["checkpoint"]
+    assert ck["kind"] == "best" and ck["path"].endswith("step_0000010")
+    assert "held-out" in ck["selected_on"] and "optimistic" in ck["selected_on"]
+    other = data["other_checkpoints"]["latest"]
+    assert other["kind"] == "latest" and other["path"].endswith(latest)
+    assert other["metrics"]["swd"]["ratio"] > 0 and "flagged" in other["memorization"]
+    # the same weights under both names: the same reference gives the same SWD
+    assert other["metrics"]["swd"]["value"] == pytest.approx(data["metrics"]["swd"]["value"])
+    assert "Latest checkpoint (step" in (out / "report.md").read_text()
+    # scoring the latest itself adds no second row
+    out2 = root / "eval-latest"
+    assert main(_args(root, files, out2, run="run_best/checkpoints/" + latest)) == 0
+    data2 = json.loads((out2 / "metrics.json").read_text())
+    assert data2["checkpoint"]["kind"] == "latest" and "other_checkpoints" not in data2
+
+
+def test_features_trained_names_a_network_trained_on_the_training_slices(run, capsys, tmp_path,
+                                                                        monkeypatch):
+    """``--features trained``: KID/FD come from the small CNN trained on the run's training
+    slices, saved beside the report with the hash metrics.json names; a bad name is one line."""
+    from napari_medgan.engine.metrics import features
+
+    monkeypatch.setattr(features, "EXTRACTOR_STEPS", 30)  # the default 300: ~20 s more
+    root, files = run
+    out = root / "eval-trained-features"
+    assert main(_args(root, files, out, extra=("--n", "30", "--features", "trained"))) == 0
+    data = json.loads((out / "metrics.json").read_text())
+    fx = data["feature_extractor"]
+    assert fx["kind"] == "features" and fx["steps"] == 30
+    assert fx["sha256"] == hashlib.sha256(
+        (out / "feature_extractor.safetensors").read_bytes()).hexdigest()
+    assert np.isfinite(data["metrics"]["kid"]["value"]) and "baseline" in data["metrics"]["kid"]
+    assert "same bytes for any thread count" in (out / "report.md").read_text()
+    with pytest.raises(SystemExit) as exc:
+        main(_args(root, files, tmp_path / "x", extra=("--features", "inception")))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "invalid choice: 'inception'" in err[-1]

@@ -160,8 +160,10 @@ def test_precision_and_autocast_on_cpu():
     cpu = torch.device("cpu")
     assert precision_for(cpu) == "fp32"
     assert not grad_scaler(cpu, "fp16").is_enabled()
-    with autocast(cpu, "bf16"):
+    with autocast(cpu, "fp32"):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+    with autocast(cpu, "bf16"):  # requested explicitly: bf16 matmuls/convs on the CPU
+        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.bfloat16
 
 
 def test_ct_window_option_keeps_bone():

@@ -39,12 +39,15 @@ def run_dir(tmp_path_factory, train_tiny_run):
 @pytest.fixture
 def seen(notes, monkeypatch):
     """``notes`` (train/generate notifications) plus the evaluate widget's."""
+    import napari_medgan.widgets.eval_panel as panel
     import napari_medgan.widgets.evaluate as evaluate
 
-    for level in ("error", "warning", "info"):
-        monkeypatch.setattr(
-            evaluate, f"show_{level}", lambda msg, _lvl=level: notes.append((_lvl, str(msg)))
-        )
+    for module in (evaluate, panel):
+        for level in ("error", "warning", "info"):
+            if hasattr(module, f"show_{level}"):
+                monkeypatch.setattr(
+                    module, f"show_{level}", lambda msg, _lvl=level: notes.append((_lvl, str(msg)))
+                )
     return notes
 
 

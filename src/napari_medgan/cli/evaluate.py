@@ -71,6 +71,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=200,
         help="bootstrap replicates per interval (default 200)",
     )
+    p.add_argument(
+        "--features",
+        choices=("random", "trained"),
+        default="random",
+        help="KID/FD feature network: a fixed random CNN (default; same bytes on every machine) "
+        "or a small CNN trained on the run's training slices (~20 s; same bytes for any thread "
+        "count on one kind of CPU; see docs/evaluation.md)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and metrics (default 0)")
     p.add_argument("--device", default="cpu", help="device for sampling (default cpu)")
     p.add_argument("--out", required=True, metavar="DIR", help="new (or empty) output folder")
@@ -122,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             samples=samples,
             progress=progress,
+            extractor=args.features,
         )
     except ValueError as exc:
         if type(exc) is ValueError:  # engine input checks; the domain errors pass through

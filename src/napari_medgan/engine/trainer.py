@@ -250,7 +250,9 @@ class Trainer:
                 *self._last_losses, t0, start_step, status="stopped" if stopped else "finished"
             )
             report.preview, report.preview_names = self.preview()
-            best = self._score(report)  # the final weights get their chance to be the best
+            # a finished run's final weights get their chance to be the best; a stopped run
+            # skips the score: someone is waiting for the stop, and the checkpoint is complete
+            best = not stopped and self._score(report)
             report.checkpoint = str(self.save(best=best))
             yield report
         except GeneratorExit:

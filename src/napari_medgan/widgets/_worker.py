@@ -25,6 +25,8 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.engine.runner import ProcessRun
 
+from ._activity import hold_still, release
+
 POLL_MS = 100  # how often the GUI looks for messages: 10 batches per second at most
 
 
@@ -67,6 +69,7 @@ class BackgroundTask(QObject):
         self.run = run
         self.description = description
         self.pbar = progress(total=total, desc=description)
+        self._viewer = viewer
         self._window = getattr(_unwrap(viewer), "window", None)
         self._task_id = None
         self._done = False
@@ -77,6 +80,7 @@ class BackgroundTask(QObject):
     def start(self) -> BackgroundTask:
         self.run.start()
         self._register()
+        hold_still(self._viewer, self)  # napari's spinner would repaint the window 33x/s
         self._timer.start()
         return self
 
@@ -124,6 +128,7 @@ class BackgroundTask(QObject):
             self._timer.stop()
         with contextlib.suppress(Exception):
             self.pbar.close()
+        release(self._viewer, self)
         if self._task_id is not None:
             with contextlib.suppress(Exception):
                 from napari.utils.task_status import Status

@@ -22,8 +22,8 @@ TILE_GAP = 3  # pixels between the generated image and its neighbours
 LABELS = {
     "swd": ("SWD", "sliced Wasserstein distance on Laplacian-pyramid patches (mean of levels)"),
     "msssim_gap": ("MS-SSIM gap", "|MS-SSIM of generated pairs − of real pairs|: diversity"),
-    "kid": ("KID", "kernel inception distance on a fixed random CNN (same bytes everywhere)"),
-    "fd": ("FD", "Fréchet distance on the same fixed random CNN"),
+    "kid": ("KID", "kernel inception distance on the report's feature network (see below)"),
+    "fd": ("FD", "Fréchet distance on the same feature network"),
     "cond_accuracy": ("cond. accuracy", "classifier finds the requested condition"),
     "swap_accuracy": ("swap accuracy", "same, on condition-swapped samples"),
     "nn_distance": ("NN copy dist.", "mean shift-tolerant distance to the nearest training slice"),
@@ -58,22 +58,42 @@ def interval(ci: Any) -> str:
 
 
 class MetricsTable(QTableWidget):
-    """Read-only table: one row per metric with its value, interval, real baseline and ratio."""
+    """Read-only table: one row per metric with its value, interval, real baseline and ratio,
+    then the control rows (verbatim copies, untrained generator) and other checkpoints of the
+    run as ``value (ratio)`` columns. Columns keep their content width and the table scrolls
+    sideways in a narrow dock; every cell's tooltip says what it is."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(COLUMNS)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.setMinimumHeight(120)
+        self.extra_columns: list[str] = []
 
-    def show_metrics(self, metrics: dict[str, dict[str, Any]], flagged: bool = False) -> None:
-        """Fill the rows from ``result.metrics`` (known metrics first, in a fixed order)."""
+    def show_metrics(
+        self,
+        metrics: dict[str, dict[str, Any]],
+        flagged: bool = False,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Fill the rows from ``result.metrics`` (known metrics first, in a fixed order); with
+        the full record ``data`` (``result.to_dict()``), add the control and checkpoint columns.
+        """
         keys = [k for k in LABELS if k in metrics] + [k for k in metrics if k not in LABELS]
+        extra = comparison_columns(data or {})
+        self.extra_columns = [name for name, _, _ in extra]
+        heads = COLUMNS[:-1] + self.extra_columns + COLUMNS[-1:]
+        self.setColumnCount(len(heads))
+        self.setHorizontalHeaderLabels(heads)
+        for col, (_, tip, _) in enumerate(extra, start=len(COLUMNS) - 1):
+            self.horizontalHeaderItem(col).setToolTip(tip)
         self.setRowCount(len(keys))
         for row, key in enumerate(keys):
             m = metrics[key]
@@ -83,24 +103,29 @@ class MetricsTable(QTableWidget):
                 fmt(m.get("value")),
                 interval(m.get("ci")),
                 fmt(m.get("baseline")),
-                "—" if m.get("ratio") is None else f"{m['ratio']:.2f}×",
-                BETTER.get(m.get("better", ""), m.get("better", "")),
+                ratio_text(m.get("ratio")),
             ]
+            cells += [other_cell(rows.get(key)) for _, _, rows in extra]
+            cells.append(BETTER.get(m.get("better", ""), m.get("better", "")))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{key}: {tip}")
                 if col == 3:
                     ci = interval(m.get("baseline_ci"))
                     item.setToolTip(f"training real vs held-out real, 95 % CI {ci}")
+                elif len(COLUMNS) - 1 <= col < len(cells) - 1:
+                    name, head_tip, _ = extra[col - len(COLUMNS) + 1]
+                    item.setToolTip(f"{key} of {name}: {head_tip}; (ratio to the real baseline)")
                 if col:
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
-                if flagged and key in ("ct", "near_copy_fraction", "authpct"):
+                if flagged and col in (1, 4) and key in ("ct", "near_copy_fraction", "authpct"):
                     item.setForeground(QColor(FLAG_COLOUR))
                 self.setItem(row, col, item)
         rows = sum(self.rowHeight(r) for r in range(len(keys)))
-        self.setMinimumHeight(min(rows + self.horizontalHeader().height() + 4, 320))
+        bar = self.horizontalScrollBar().sizeHint().height()
+        self.setMinimumHeight(min(rows + self.horizontalHeader().height() + bar + 4, 340))
 
     def row_of(self, key: str) -> int:
         """Row index of a metric key (``-1`` when absent)."""
@@ -109,6 +134,41 @@ class MetricsTable(QTableWidget):
             if self.item(row, 0).text() == label:
                 return row
         return -1
+
+    def column_of(self, name: str) -> int:
+        """Column index of a header (``-1`` when absent)."""
+        for col in range(self.columnCount()):
+            if self.horizontalHeaderItem(col).text() == name:
+                return col
+        return -1
+
+
+def ratio_text(r: Any) -> str:
+    return "—" if r is None else f"{float(r):.2f}×"
+
+
+def other_cell(m: dict[str, Any] | None) -> str:
+    """``value (ratio)`` of a control or other checkpoint; '—' when it has no such metric."""
+    if m is None:
+        return "—"
+    r = m.get("ratio")
+    return fmt(m.get("value")) + ("" if r is None else f" ({float(r):.2f}×)")
+
+
+def comparison_columns(data: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """``(header, tooltip, metrics)`` of each control row and other checkpoint in ``data``."""
+    tips = {
+        "verbatim": "random training slices scored like generated images: a perfect copier",
+        "untrained": "the same generator at its random initialisation: no learning",
+    }
+    out = []
+    for name, row in (data.get("controls") or {}).items():
+        out.append((name, tips.get(name, "control"), row.get("metrics", {})))
+    for name, row in (data.get("other_checkpoints") or {}).items():
+        out.append((f"{name} (step {row.get('step', '?')})",
+                    f"the run's {name} checkpoint, same reference; {row.get('selected_on', '')}",
+                    row.get("metrics", {})))
+    return out
 
 
 def verdict(data: dict[str, Any]) -> tuple[str, str]:
@@ -123,9 +183,31 @@ def verdict(data: dict[str, Any]) -> tuple[str, str]:
     )
     if not data.get("protocol", {}).get("heldout_given", True):
         numbers += " — no held-out split: quality and memorization cannot be separated"
+    checks = [
+        f"{name} {'flagged' if row['memorization']['flagged'] else 'not flagged'}"
+        for name, row in (data.get("controls") or {}).items()
+    ]
+    if checks:
+        numbers += "; controls: " + ", ".join(checks)
     if mem["flagged"]:
         return f"⚠ Possible copying of training slices: {numbers}", FLAG_COLOUR
     return f"✓ No sign of copying: {numbers}", OK_COLOUR
+
+
+def checkpoint_line(data: dict[str, Any]) -> str:
+    """Which checkpoint was scored (best / latest / given, step) and what selected it."""
+    ck = data.get("checkpoint")
+    if not ck:
+        return ""
+    kind = ck.get("kind", ck.get("which", "given"))
+    line = f"Scored checkpoint: {kind}, step {ck['step']}"
+    if ck.get("selected_on"):
+        line += f" (selected on: {ck['selected_on']})"
+    for name, row in (data.get("other_checkpoints") or {}).items():
+        mem = row["memorization"]
+        line += (f"; {name} checkpoint step {row['step']} beside it: copied ≈ "
+                 f"{mem['copied_fraction']:.0%}{', FLAGGED' if mem['flagged'] else ''}")
+    return line
 
 
 def extractor_line(data: dict[str, Any]) -> str:
@@ -139,9 +221,10 @@ def extractor_line(data: dict[str, Any]) -> str:
     proto = data.get("protocol", {})
     head = (f"{data['n_generated']} scored vs {proto.get('n_heldout', '?')} held-out real "
             f"slices ({proto.get('n_train', '?')} training)")
+    text = f"{head} · {data['seconds']} s\n{line}"
     if ck:
-        head += f" · step {ck['step']}"
-    return f"{head} · {data['seconds']} s\n{line}"
+        text += "\n" + checkpoint_line(data)
+    return text
 
 
 def nearest_layer(

@@ -7,12 +7,12 @@ process (``engine.runner.evaluate_target``): in a thread it competed with napari
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -36,12 +36,12 @@ from napari_medgan.engine.runner import (
     evaluate_target,
 )
 
-from ._layout import scrolled
+from ._layout import UI_S, scrolled, set_progress_quietly
 from ._path_field import CheckpointInput, PathField
 from ._worker import BackgroundTask, hook_shutdown
-from .eval_results import MetricsTable, extractor_line, nearest_layer, save_result, verdict
+from .eval_panel import EvalResultsPanel
 from .layers import to_volumes
-from .state import memorization, runs
+from .state import runs
 
 
 class EvaluateWidget(CheckpointInput, QWidget):
@@ -59,12 +59,11 @@ class EvaluateWidget(CheckpointInput, QWidget):
 
         self.viewer = napari_viewer
         self.sampler: Sampler | None = None
-        self.result: EvaluationResult | None = None
         self.job: BackgroundTask | None = None  # the running evaluation
         self._jobs: list[BackgroundTask] = []  # shared with the shutdown hooks (not self)
         self._stage = "starting"
-        self._spacing: dict[str, float] = {}
-        self._beside: Image | None = None
+        self._shown_at = -float("inf")  # when the progress bar last changed
+        self.clock = time.monotonic
         self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
@@ -87,24 +86,22 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self.progress.setRange(0, 1000)
         self.status = QLabel("Choose a checkpoint and the real layers, press Evaluate.")
         self.status.setWordWrap(True)
-        self.verdict = QLabel()
-        self.verdict.setWordWrap(True)
-        self.metrics = MetricsTable()
-        self.details = QLabel()
-        self.details.setWordWrap(True)
-        self.notes = QLabel()  # split warnings: the first one, all of them in the tooltip
-        self.notes.setWordWrap(True)
-        self.sample = QSpinBox(minimum=0, maximum=0)
-        self.k = QSpinBox(minimum=1, maximum=16, value=4)
-        self.nearest_btn = QPushButton("Show nearest training slices")
-        self.save_btn = QPushButton("Save report…")
+        self.results = EvalResultsPanel(napari_viewer)
+        r = self.results  # its parts, under the names tests and scripts use
+        self.verdict, self.metrics, self.details, self.notes = (
+            r.verdict, r.metrics, r.details, r.notes
+        )  # fmt: skip
+        self.sample, self.k, self.nearest_btn, self.save_btn = (
+            r.sample,
+            r.k,
+            r.nearest_btn,
+            r.save_btn,
+        )
         self._build_layout()
 
         self.checkpoint.submitted.connect(self.load_in_background)
         self.evaluate_btn.clicked.connect(self.evaluate)
         self.cancel_btn.clicked.connect(self.cancel)
-        self.nearest_btn.clicked.connect(lambda: self.show_nearest())
-        self.save_btn.clicked.connect(self._save_dialog)
         runs.run_saved.connect(self._on_new_run)
         self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
         hook_shutdown(self, napari_viewer, self._jobs)
@@ -133,20 +130,6 @@ class EvaluateWidget(CheckpointInput, QWidget):
         grid.setColumnStretch(3, 1)
         top.addLayout(grid)
         top.addStretch(1)
-        results, bottom = scrolled()
-        bottom.addWidget(self.verdict)
-        bottom.addWidget(self.metrics, 1)
-        bottom.addWidget(self.details)
-        bottom.addWidget(self.notes)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("sample"))
-        row.addWidget(self.sample)
-        row.addWidget(QLabel("k"))
-        row.addWidget(self.k)
-        row.addWidget(self.nearest_btn, 1)
-        bottom.addLayout(row)
-        bottom.addWidget(self.save_btn)
-
         layout = QVBoxLayout(self)
         layout.addWidget(inputs, 2)
         row = QHBoxLayout()
@@ -155,7 +138,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         layout.addLayout(row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
-        layout.addWidget(results, 3)
+        layout.addWidget(self.results, 3)
 
     # ------------------------------------------------------------------ model
     def _loaded(self, sampler: Sampler) -> None:
@@ -193,8 +176,8 @@ class EvaluateWidget(CheckpointInput, QWidget):
         except DataError as exc:
             show_error(f"Cannot evaluate: {exc}")
             return False
-        self._spacing = {c: g.pixel_spacing for c, g in sampler.geometry.items()}
-        self._beside = choices[0].layer
+        self.results.spacing = {c: g.pixel_spacing for c, g in sampler.geometry.items()}
+        self.results.beside = choices[0].layer
         steps = self.net_steps.value()
         kwargs = dict(
             n=self.n.value() or None,
@@ -211,7 +194,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self.job.messages.connect(self._on_messages)
         self.job.ended.connect(self._on_finished)
         self._jobs[:] = [self.job]
-        self._stage = "starting"
+        self._stage, self._shown_at = "starting", -float("inf")
         self._set_running(True)
         self.progress.setValue(0)
         self.status.setText(f"Evaluating step {sampler.step} on {len(volumes)} layer(s)…")
@@ -225,49 +208,31 @@ class EvaluateWidget(CheckpointInput, QWidget):
             self.cancel_btn.setEnabled(False)
             self.status.setText(f"Cancelling (after: {self._stage})…")
 
+    @property
+    def result(self) -> EvaluationResult | None:
+        """The last evaluation's result (None before one)."""
+        return self.results.result
+
     def show_nearest(self, index: int | None = None, k: int | None = None) -> Image | None:
         """Add generated sample ``index`` beside its ``k`` nearest training slices as a layer."""
-        if self.result is None:
-            show_error("Evaluate a checkpoint first")
-            return None
-        index = self.sample.value() if index is None else int(index)
-        k = self.k.value() if k is None else int(k)
-        try:
-            beside = self._beside if self._beside in self.viewer.layers else None
-            data, kwargs = nearest_layer(self.viewer, self.result, index, k, self._spacing, beside)
-        except (IndexError, ValueError) as exc:
-            show_error(f"Cannot show nearest slices: {exc}")
-            return None
-        if kwargs["metadata"]["near_copy"]:
-            show_warning(f"Sample {index} is a near-copy of a training slice")
-        return self.viewer.add_image(data, **kwargs)
+        return self.results.show_nearest(index, k)
 
     def save_report(self, folder: str | Path) -> Path | None:
         """Write metrics.json, report.md, plots and the feature network into a new folder."""
-        if self.result is None:
-            show_error("Evaluate a checkpoint first")
-            return None
-        try:
-            report = save_result(self.result, folder)
-        except OSError as exc:
-            show_error(f"Cannot save the report: {exc}")
-            return None
-        show_info(f"Saved {report}")
-        return report
-
-    def _save_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Save the report into (an empty folder)")
-        if folder:
-            self.save_report(folder)
+        return self.results.save_report(folder)
 
     # ------------------------------------------------------------------ worker messages
     def _on_messages(self, batch: list) -> None:
         progress = [m for m in batch if isinstance(m, Progress)]
-        if progress:
+        now = self.clock()
+        if progress and (progress[-1].stage != self._stage or now - self._shown_at >= UI_S):
+            # at most twice a second within a stage, in one repaint (see train_feedback)
+            self._shown_at = now
             self._stage = progress[-1].stage
-            self.progress.setValue(round(1000 * progress[-1].fraction))
+            value = round(1000 * progress[-1].fraction)
             self.progress.setFormat(f"{self._stage} · %p%")
-            self.job.set_progress(self.progress.value(), desc=f"Evaluating: {self._stage}")
+            set_progress_quietly(self.progress, value)
+            self.job.set_progress(value, desc=f"Evaluating: {self._stage}")
         for outcome in batch:
             if isinstance(outcome, Done):
                 self._show_result(outcome.result)
@@ -284,26 +249,8 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self._set_running(False)
 
     def _show_result(self, result: EvaluationResult) -> None:
-        self.result = result
-        data = result.to_dict()
-        text, colour = verdict(data)
-        self.verdict.setText(text)
-        self.verdict.setStyleSheet(
-            f"background: {colour}; color: white; font-weight: bold; padding: 4px;"
-        )
-        self.metrics.show_metrics(result.metrics, result.flagged)
-        self.details.setText(extractor_line(data))
-        warnings = data["warnings"]
-        more = f" (+{len(warnings) - 1} more; hover)" if len(warnings) > 1 else ""
-        self.notes.setText(f"⚠ {warnings[0]}{more}" if warnings else "")
-        self.notes.setToolTip("\n".join(warnings))
-        self.sample.setMaximum(len(result.generated) - 1)
+        data = self.results.show_result(result)
         self.status.setText(f"Done in {data['seconds']} s.")
-        ck = (data.get("checkpoint") or {}).get("path")
-        if ck:
-            memorization.publish(ck, data["memorization"]["reasons"] if result.flagged else [])
-        if result.flagged:
-            show_warning("Memorization test: " + "; ".join(data["memorization"]["reasons"]))
 
     # ------------------------------------------------------------------ UI state
     def _set_running(self, running: bool) -> None:
@@ -312,9 +259,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         inputs = (self.checkpoint, self.table, self.n, self.seed, self.n_boot)
         for w in (*inputs, self.net_steps):
             w.setEnabled(not running)
-        done = self.result is not None
-        for w in (self.sample, self.k, self.nearest_btn, self.save_btn):
-            w.setEnabled(done)
+        self.results.set_enabled()
         if not running:
             self.progress.setFormat("%p%")
 

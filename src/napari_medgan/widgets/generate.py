@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import numpy as np
 from napari.layers import Image
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -23,16 +20,14 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
-from napari_medgan.io import WriteError
-from napari_medgan.io import napari_hooks as hooks
 
+from ._activity import hold_still, release
 from ._path_field import CheckpointInput, PathField
 from ._worker import sample_job, start_thread, swap_job
 from .export_dataset import open_export_dialog
+from .generated_saving import ask_and_save, save_generated
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
 from .state import memorization, runs
-
-SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
 
 
 class GenerateWidget(CheckpointInput, QWidget):
@@ -182,6 +177,7 @@ class GenerateWidget(CheckpointInput, QWidget):
 
     def _start(self, job, args, total: int, desc: str, done) -> None:
         self._pbar = progress(total=total, desc=desc)
+        hold_still(self.viewer, self)  # napari's spinner would repaint the window 33x/s
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setVisible(total > 0)
@@ -211,52 +207,18 @@ class GenerateWidget(CheckpointInput, QWidget):
         if self._pbar is not None:
             self._pbar.close()
             self._pbar = None
+        release(self.viewer, self)
         self.progress.hide()
         self._update_buttons()
 
     def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
-        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``).
-
-        The same writers as File ▸ Save: geometry from scale, translate and affine; the DICOM
-        writer refuses layers not generated here, changed since, or from a flagged checkpoint.
-        """
+        """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``);
+        see :func:`~napari_medgan.widgets.generated_saving.save_generated`."""
         self._warn_if_flagged(layer.metadata.get("model"))
-        attributes = {
-            "name": layer.name,
-            "scale": tuple(layer.scale),
-            "translate": tuple(layer.translate),
-            "affine": layer.affine.affine_matrix,
-            "metadata": dict(layer.metadata),
-        }
-        try:
-            if np.ndim(layer.data) > 3:
-                raise WriteError(
-                    f"{layer.name}: a condition-swap stack is 4D; save one condition at a time"
-                )
-            if dicom:
-                written = hooks.write_dicom(str(path), layer.data, attributes)
-                out = Path(written[0]).parent
-                show_info(f"Saved {len(written)} DICOM slices in {out}")
-            else:
-                with warnings.catch_warnings():  # the flag was shown above, once
-                    warnings.simplefilter("ignore", UserWarning)
-                    out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
-                show_info(f"Saved {out}")
-        except (WriteError, OSError) as exc:
-            show_error(f"Cannot save {layer.name}: {exc}")
-            return None
-        return out
+        return save_generated(layer, path, dicom)
 
     def _save_dialog(self) -> None:
-        name = self.save_target.currentText()
-        if name not in self.viewer.layers:
-            show_error("Generate a layer first")
-            return
-        path, chosen = QFileDialog.getSaveFileName(
-            self, f"Save {name}", name.replace(" ", "_") + ".nii.gz", ";;".join(SAVE_FILTERS)
-        )
-        if path:
-            self.save_layer(self.viewer.layers[name], path, dicom=chosen == SAVE_FILTERS[2])
+        ask_and_save(self, self.viewer, self.save_target.currentText())
 
     # ------------------------------------------------------------------ memorization flag
     def _update_flag(self, *_args) -> None:

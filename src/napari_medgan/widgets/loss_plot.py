@@ -17,20 +17,24 @@ COLORS = {"loss_d": "#4fc3f7", "loss_g": "#ffb74d", "d_real": "#81c784", "d_fake
 SCORE_COLOR, BEST_COLOR = "#ce93d8", "#ffd54f"
 NO_SCORE_TEXT = "no held-out score yet"
 MAX_POINTS = 400
+SCORE_HEADROOM = 1.6  # score axis top = highest score (or baseline) x this
 
 
 class LossPlot(QWidget):
     """Three stacked axes: D and G losses; mean D(real) and D(fake) probabilities; the held-out
     score (lower is better) with the best step marked and the training-vs-held-out baseline.
 
-    ``add`` and ``add_score`` are cheap (append numbers); a timer redraws only when something
-    changed, at most every ``interval_ms``. A redraw only repaints the loss and probability
-    curves over a cached background (blitting, a few ms); axes, ticks, labels and the score
-    panel (text rendering: ~250 ms per full draw on a busy 2-core machine, which stalled
-    napari) are redrawn only when a score arrives or the axis limits jump.
+    ``add`` and ``add_score`` are cheap (append numbers); ``redraw`` draws only when something
+    changed: with ``interval_ms`` a timer calls it at most that often, with ``None`` the owner
+    calls it (the Train widget does, in the same tick as its labels, so Qt repaints the window
+    once for all of them). A redraw only repaints the loss and probability curves over a cached
+    background (blitting, a few ms) and asks Qt for a normal, coalesced repaint of the canvas
+    rather than an immediate one; axes, ticks, labels and the score panel (text rendering:
+    ~250 ms per full draw on a busy 2-core machine, which stalled napari) are redrawn only when
+    a score arrives or the axis limits jump.
     """
 
-    def __init__(self, interval_ms: int = 400, parent: QWidget | None = None) -> None:
+    def __init__(self, interval_ms: int | None = 400, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.figure = Figure(figsize=(4, 3.4), facecolor="#262930")
         self.figure.subplots_adjust(left=0.14, right=0.98, top=0.97, bottom=0.11, hspace=0.14)
@@ -67,7 +71,12 @@ class LossPlot(QWidget):
             ax.set_ylabel(title, color="#c8c8c8", fontsize=8)
             for spine in ax.spines.values():
                 spine.set_color("#5a5a5a")
-            ax.legend(loc="upper right", fontsize=7, frameon=False, labelcolor="#e0e0e0", ncol=2)
+            score = ax is self.ax_score  # one legend row, in headroom kept free above the data
+            ax.legend(
+                loc="upper center" if score else "upper right", ncol=3 if score else 2,
+                fontsize=7, frameon=False, labelcolor="#e0e0e0", handlelength=1.2,
+                columnspacing=0.8, handletextpad=0.4,
+            )  # fmt: skip
         self.ax_prob.set_ylim(0, 1)
         self.ax_score.set_xlabel("step", color="#c8c8c8", fontsize=8)
         self.steps: list[int] = []
@@ -83,9 +92,10 @@ class LossPlot(QWidget):
         self._score_state = None  # what the score panel showed at the last full draw
         self.canvas.mpl_connect("draw_event", self._on_full_draw)
         self._timer = QTimer(self)
-        self._timer.setInterval(interval_ms)
-        self._timer.timeout.connect(self.redraw)
-        self._timer.start()
+        if interval_ms is not None:
+            self._timer.setInterval(interval_ms)
+            self._timer.timeout.connect(self.redraw)
+            self._timer.start()
 
     def add(self, step: int, **values: float) -> None:
         """Record one step's numbers (non-finite values are kept out of the plot)."""
@@ -179,7 +189,7 @@ class LossPlot(QWidget):
         self.canvas.restore_region(self._background)
         for line in self.lines.values():
             line.axes.draw_artist(line)
-        self.canvas.blit(self.figure.bbox)
+        self.canvas.update()  # paints the renderer's buffer at the next (coalesced) repaint
 
     def _draw_scores(self) -> None:
         self.score_line.set_data(self.score_steps, self.scores)
@@ -189,7 +199,8 @@ class LossPlot(QWidget):
         self.score_note.set_visible(not self.scores)
         values = np.asarray([*self.scores, np.nan if self.baseline is None else self.baseline])
         if np.isfinite(values).any():  # distances: from 0 up, baseline included
-            self.ax_score.set_ylim(0, float(np.nanmax(values)) * 1.15 + 1e-9)
+            # the top third stays free for the legend, so it never covers a marker
+            self.ax_score.set_ylim(0, float(np.nanmax(values)) * SCORE_HEADROOM + 1e-9)
 
     def stop_timer(self) -> None:
         self._timer.stop()

@@ -149,8 +149,9 @@ def prepare_reference(
         Real slices the generator never saw (the run's held-out split). Without them the
         training slices are split into halves and a warning says what that means.
     extractor : optional
-        Any object with ``features(images)``, ``describe()``, ``sha256`` (default: the fixed
-        random network :class:`~.randnet.RandomFeatures` with ``seed``).
+        Any object with ``features(images)``, ``describe()``, ``sha256``; ``"random"`` or None
+        for the fixed random network :class:`~.randnet.RandomFeatures` with ``seed`` (default),
+        ``"trained"`` for :func:`~.features.train_extractor` on the training slices T.
     """
     real = check_images(real, "real")
     n = len(real)
@@ -180,7 +181,14 @@ def prepare_reference(
     if missing:
         raise ValueError(f"held-out conditions {missing} have no training slices")
     tick(progress, should_stop, "feature extractor and classifier", 0.02)
-    extractor = extractor if extractor is not None else RandomFeatures(seed)
+    if extractor is None or extractor == "random":
+        extractor = RandomFeatures(seed)
+    elif extractor == "trained":
+        from .features import train_extractor
+
+        extractor = train_extractor(t, t_labels, t_groups, seed)
+    elif isinstance(extractor, str):
+        raise ValueError(f"unknown feature extractor {extractor!r} (random or trained)")
     classifier = None
     if len(class_names) > 1 and np.unique(t_labels).size > 1:
         classifier = clf.train_classifier(t, t_labels, classifier_steps, seed)

@@ -49,9 +49,11 @@ def _ratio(r: Any) -> str:
 def metrics_table(data: dict[str, Any]) -> str:
     """Markdown table: every metric for the generated images, the real baseline and the
     control rows; each value with its interval and its ratio to the baseline."""
-    controls = data.get("controls", {})
+    controls = dict(data.get("controls", {}))
+    for name, row in data.get("other_checkpoints", {}).items():
+        controls[f"{name} checkpoint (step {row['step']})"] = row
     head = ["Metric", "Generated [95% CI]", "ratio", "Real baseline [95% CI]"]
-    head += [f"{name.capitalize()} (ratio)" for name in controls] + ["Better"]
+    head += [f"{name[0].upper() + name[1:]} (ratio)" for name in controls] + ["Better"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, m in data["metrics"].items():
         label, better = LABELS.get(key, (key, m.get("better", "")))
@@ -92,7 +94,9 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
     )
     if "checkpoint" in data:
         ck = data["checkpoint"]
-        lines.append(f"Checkpoint: `{ck['path']}` (step {ck['step']}).")
+        kind = ck.get("kind", ck.get("which", "given"))
+        lines.append(f"Checkpoint: `{ck['path']}` ({kind}, step {ck['step']}; selected on: "
+                     f"{ck.get('selected_on', 'not recorded')}).")
     per = ", ".join(f"{k} {v}" for k, v in proto["compared_per_condition"].items())
     lines += [
         "",
@@ -121,12 +125,21 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
         m = row["memorization"]
         lines.append(f"- Control {name}: {'FLAGGED' if m['flagged'] else 'not flagged'} "
                      f"(estimated copied fraction {m['copied_fraction']:.0%}).")
+    for name, row in data.get("other_checkpoints", {}).items():
+        m = row["memorization"]
+        lines.append(f"- The run's {name} checkpoint (step {row['step']}): "
+                     f"{'FLAGGED' if m['flagged'] else 'not flagged'} (estimated copied "
+                     f"fraction {m['copied_fraction']:.0%}).")
     lines += [
         "",
         "## Networks",
         "",
         f"- KID/FD features: `{fx['name']}` — SHA-256 `{fx['sha256']}` ({fx.get('kind', '')}); "
-        "the same bytes on every machine for the same seed.",
+        + ("the same bytes on every machine for the same seed" if fx.get("arch") ==
+           "medgan-randcnn-v1" else "trained on the training slices: the same bytes for any "
+           "thread count on one kind of CPU and torch version")
+        + ". Raw KID/FD compare only between reports naming the same hash; ratios to the real "
+        "baseline measured in the same run compare across machines.",
     ]
     if clf:
         lines.append(f"- Condition classifier: `{clf['name']}` — {clf['steps']} steps on the "

@@ -14,9 +14,16 @@ import numpy as np
 import torch
 
 from ..data import UNCONDITIONAL, DataError, SliceDataset, Volume, build_dataset
-from .evaluate import EvaluationResult, Progress, evaluate
+from .evaluate import EvaluationResult, Progress, evaluate, score
 
 MAX_DEFAULT_N = 1000
+SELECTED_ON = {
+    "best": "lowest held-out SWD during training, on the held-out slices this report scores "
+    "(optimistic: compare with the latest checkpoint)",
+    "best-no-split": "lowest score during training (no held-out split)",
+    "latest": "none: the last checkpoint of the run",
+    "given": "none: a checkpoint folder chosen by hand",
+}
 
 
 def dataset_for(sampler, volumes: list[Volume]) -> tuple[SliceDataset, np.ndarray]:
@@ -177,6 +184,7 @@ def evaluate_sampler(
     samples: list[Volume] | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    also_latest: bool = True,
     **kwargs,
 ) -> EvaluationResult:
     """Sample ``sampler`` (or read ``samples``) and evaluate against the real volumes.
@@ -196,6 +204,11 @@ def evaluate_sampler(
     samples : list of Volume, optional
         Images to score instead of sampling (e.g. another tool's output), one volume per
         condition, read like real inputs (see :func:`sample_images`).
+    also_latest : bool
+        When ``sampler`` is the run's ``best`` checkpoint (picked on the held-out slices that
+        are also the reference here), score the run's latest checkpoint against the same
+        reference too (``metrics.json``: ``other_checkpoints.latest``), so the selection's
+        optimism shows.
     """
     given = None if samples is None else sample_images(sampler, samples)  # bad files fail first
     ds, _ = dataset_for(sampler, real_volumes)
@@ -246,9 +259,13 @@ def evaluate_sampler(
         heldout_groups=hg, n_boot=n_boot, seed=seed, progress=progress,
         should_stop=should_stop, **kwargs,
     )
+    kind = which_checkpoint(sampler)
     result.data["checkpoint"] = {
         "path": None if getattr(sampler, "path", None) is None else str(sampler.path),
-        "which": which_checkpoint(sampler),
+        "which": kind,
+        "kind": kind,
+        "selected_on": SELECTED_ON[kind] if split is not None or kind != "best" else
+        SELECTED_ON["best-no-split"],
         "step": int(getattr(sampler, "step", 0)),
         "class_names": class_names,
         "size": int(sampler.size),
@@ -256,7 +273,42 @@ def evaluate_sampler(
         "split": split,
     }
     result.data["scored"] = "samples given (--samples)" if samples is not None else "generator"
+    if samples is None and kind == "best" and also_latest:
+        latest = _latest_row(sampler, result, present, per, seed, remap, should_stop)
+        if latest is not None:
+            result.data["other_checkpoints"] = {"latest": latest}
     return result
+
+
+def _latest_row(sampler, result: EvaluationResult, present: list[int], per: np.ndarray,
+                seed: int, remap: dict[int, int],
+                should_stop: Callable[[], bool] | None = None) -> dict | None:
+    """The run's latest checkpoint scored against the same reference (no controls): what the
+    selection of ``best`` on the held-out slices may have flattered."""
+    from ..checkpoint import LATEST
+    from ..sampling import Sampler
+
+    run = Path(sampler.path).parent.parent
+    pointer = run / LATEST
+    if not pointer.is_file() or pointer.read_text().strip() == Path(sampler.path).name:
+        return None
+    try:
+        other = Sampler.from_checkpoint(run, device=str(sampler.device or "cpu"),
+                                      prefer=LATEST)
+    except (OSError, ValueError):
+        return None
+    gen = _draw(other, present, per, seed)
+    labels = np.array([remap[c] for c in np.repeat(present, per)])
+    res = score(result.reference, gen, labels, controls=False, should_stop=should_stop)
+    mem = res.to_dict()["memorization"]
+    return {
+        "path": str(other.path),
+        "step": int(other.step),
+        "kind": "latest",
+        "selected_on": SELECTED_ON["latest"],
+        "metrics": res.metrics,
+        "memorization": {k: mem[k] for k in ("flagged", "reasons", "copied_fraction")},
+    }
 
 
 def _allocate(total: int, counts: np.ndarray) -> np.ndarray:

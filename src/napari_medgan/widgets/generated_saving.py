@@ -1,0 +1,62 @@
+"""Saving a generated layer: NIfTI, or a synthetic DICOM series, never over an existing file."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QFileDialog, QWidget
+
+from napari_medgan.io import WriteError
+from napari_medgan.io import napari_hooks as hooks
+
+SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
+
+
+def save_generated(layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
+    """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``).
+
+    The same writers as File ▸ Save: geometry from scale, translate and affine; the DICOM
+    writer refuses layers not generated here, changed since, or from a flagged checkpoint.
+    Returns what was written, or None after an error notification.
+    """
+    attributes = {
+        "name": layer.name,
+        "scale": tuple(layer.scale),
+        "translate": tuple(layer.translate),
+        "affine": layer.affine.affine_matrix,
+        "metadata": dict(layer.metadata),
+    }
+    try:
+        if np.ndim(layer.data) > 3:
+            raise WriteError(
+                f"{layer.name}: a condition-swap stack is 4D; save one condition at a time"
+            )
+        if dicom:
+            written = hooks.write_dicom(str(path), layer.data, attributes)
+            out = Path(written[0]).parent
+            show_info(f"Saved {len(written)} DICOM slices in {out}")
+        else:
+            with warnings.catch_warnings():  # the caller warns about a flagged checkpoint, once
+                warnings.simplefilter("ignore", UserWarning)
+                out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
+            show_info(f"Saved {out}")
+    except (WriteError, OSError) as exc:
+        show_error(f"Cannot save {layer.name}: {exc}")
+        return None
+    return out
+
+
+def ask_and_save(parent: QWidget, viewer, name: str) -> None:
+    """Ask where to save generated layer ``name`` (and in which format), then save it."""
+    if name not in viewer.layers:
+        show_error("Generate a layer first")
+        return
+    path, chosen = QFileDialog.getSaveFileName(
+        parent, f"Save {name}", name.replace(" ", "_") + ".nii.gz", ";;".join(SAVE_FILTERS)
+    )
+    if path:
+        parent.save_layer(viewer.layers[name], path, dicom=chosen == SAVE_FILTERS[2])

@@ -1,0 +1,25 @@
+"""bf16 on the CPU: requested explicitly, it trains with fp32 weights and finite losses."""
+
+import torch
+
+from engine_fixtures import mni_volumes, tiny_config
+from napari_medgan.engine import Trainer, build_dataset
+from napari_medgan.engine.devices import cpu_has_fast_bf16, precision_for
+
+
+def test_cpu_bf16_is_opt_in_and_detected():
+    assert isinstance(cpu_has_fast_bf16(), bool)
+    assert precision_for(torch.device("cpu")) == "fp32"  # auto never picks it on a CPU
+
+
+def test_training_in_bf16_on_cpu_keeps_fp32_weights(tmp_path):
+    ds = build_dataset(mni_volumes(), 32)
+    cfg = tiny_config(tmp_path, steps=4, preview_every=0, precision="bf16", r1_every=2)
+    trainer = Trainer(cfg, ds)
+    assert trainer.precision == "bf16"
+    reports = list(trainer.run())
+    assert all(torch.isfinite(torch.tensor([r.loss_d, r.loss_g])).all() for r in reports)
+    assert all(p.dtype == torch.float32 for p in trainer.G.parameters())
+    before = [p.detach().clone() for p in trainer.G.parameters()]
+    trainer.close()
+    assert any(not torch.equal(a, b) for a, b in zip(before, Trainer(cfg, ds).G.parameters()))
