@@ -283,8 +283,8 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
     Parameters
     ----------
     name : str
-        ``"cpu"``: 64 px, about 10 minutes on 2 cores; ``"gpu"``: 128 px (or 256 with
-        ``size=256``), bf16 where supported, larger networks and batches.
+        ``"cpu"``: 64 px, 600 steps (about 16 CPU-minutes of one core); ``"gpu"``: 128 px
+        (or 256 with ``size=256``), bf16 where supported, larger networks and batches.
     size : int, optional
         Training size; the preset's own when omitted.
     device : str
@@ -311,7 +311,8 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
     raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
 
 
-#: Steps of the ``cpu`` preset per size (about 10 minutes of 2 CPU cores at 64 px).
+#: Steps of the ``cpu`` preset per size (64 px: 600 steps took 973 s of one CPU core, measured as
+#: the demo run of docs/quality.md; not timed on an idle 2-core machine).
 CPU_STEPS = {32: 2000, 64: 600, 128: 120, 256: 30}
 
 
