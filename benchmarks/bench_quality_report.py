@@ -19,6 +19,17 @@ LABELS = {
     "EMA 0.999, batch 32",
 }
 
+#: Commands of runs started before the JSON recorded them.
+COMMANDS = {
+    "s2-dcgan": "python benchmarks/bench_quality.py --method dcgan --budgets 180,360,720 "
+    "--tag s2-dcgan",
+    "s2-seedlike": "python benchmarks/bench_quality.py --method project --preset cpu "
+    "--budgets 180,360,720 --set beta1=0.0 --set beta2=0.9 --set augment=translation,cutout "
+    "--set augment_p=1.0 --set ada_target=0.0 --set r1_gamma=0.0 --set ema_decay=0.999 "
+    "--extra-scores raw --tag s2-seedlike (stopped after the 360-s point; these settings "
+    "override every one in which the preset of that time differs from this run)",
+}
+
 
 def _mean(scores, key="swd"):
     return float(np.mean([s[key] for s in scores]))
@@ -106,8 +117,9 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
                         )
     lines += ["", *_targets(runs), "", *_speed(runs_dir), "", "## Commands", ""]
     for tag, payload in runs.items():
-        if payload.get("command"):
-            lines.append(f"- `{tag}`: `{payload['command']}`")
+        command = payload.get("command") or COMMANDS.get(tag)
+        if command:
+            lines.append(f"- `{tag}`: `{command}`")
     lines += ["", "![SWD vs CPU time](quality_swd_vs_cpu.png)", ""]
     lines.append("![samples](quality_samples.png)")
     _plot(runs, real, out_dir / "quality_swd_vs_cpu.png")
