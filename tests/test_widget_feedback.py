@@ -166,3 +166,21 @@ def test_evaluate_progress_moves_at_most_twice_a_second_within_a_stage(make_napa
     widget._on_messages([Progress("scoring", 0.99)])  # a new stage shows at once
     assert widget.progress.value() == 990 and "scoring" in widget.progress.format()
     widget.job = None
+
+
+def test_a_crash_right_after_a_report_stays_on_the_status_line(make_napari_viewer, qtbot, notes):
+    """The report that was still waiting for the screen must not cover the crash message."""
+    from napari_medgan.engine.runner import Failed
+
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    clock = Clock()
+    widget.feedback.clock = clock
+    widget._on_messages([report(1)])  # shown at once (first refresh)
+    clock.t += UI_S / 4
+    died = Failed("the background process ended unexpectedly", "ProcessDied", crashed=True)
+    widget._on_messages([report(2), died])  # within UI_S: report 2 was not shown yet
+    widget._on_ended()
+    assert "crashed" in widget.status.text()
+    assert widget.progress.value() == 2  # the numbers still caught up

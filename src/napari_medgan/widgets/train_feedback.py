@@ -94,6 +94,7 @@ class TrainFeedback(QWidget):
             show_warning(msg.split)
 
     def failed(self, msg: Failed) -> None:
+        self.refresh(force=True)  # a report still waiting for the screen must not cover this
         if msg.crashed:
             log.error("training process crashed: %s\n%s", msg.message, msg.details)
             show_error(f"Training crashed ({msg.kind}): {msg.message}")
