@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from napari_medgan.engine.resume import read_run
 from napari_medgan.engine.runlock import RunLock
 from napari_medgan.widgets.state import TrainState
-from napari_medgan.widgets.train import TrainWidget
+from test_widget_train import _one_thread, add_mni, make_widget, wait_idle  # noqa: F401
 
 pytestmark = pytest.mark.gui
-TINY = dict(
-    size=32, batch_size=8, base_channels=8, max_channels=32, z_dim=16, augment=(), ema_decay=0.9,
-    checkpoint_every=0, device="cpu", min_foreground=0.05,
-)  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def add_mni(viewer, mni, names=("T1", "GM")):
-    for name in names:
-        image = mni[name]
-        viewer.add_image(
-            image.data, name=name, scale=image.spacing, translate=image.origin,
-            metadata={"modality": "MR"},
-        )  # fmt: skip
-
-
-def make_widget(viewer, tmp_path, steps=20, preview_every=5) -> TrainWidget:
-    widget = TrainWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget.settings.apply(
-        steps=steps, preview_every=preview_every, out_dir=str(tmp_path / "run"), **TINY
-    )
-    return widget
-
-
-def wait_idle(qtbot, widget, timeout=90_000):
-    qtbot.waitUntil(lambda: widget.state is TrainState.IDLE, timeout=timeout)
 
 
 def _errors(notes):
