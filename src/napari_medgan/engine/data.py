@@ -338,11 +338,7 @@ def build_dataset(
         transforms[name] = transform
         for v in vols:
             slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
-            norm = transform.forward(np.nan_to_num(slices, nan=transform.low))
-            if mask_slices is not None:
-                keep = mask_slices.reshape(len(norm), -1).any(axis=1)
-            else:
-                keep = (norm.reshape(len(norm), -1) > -0.9).mean(axis=1) >= min_foreground
+            norm, keep = normalise_and_select(slices, mask_slices, transform, min_foreground)
             if not keep.any():
                 continue
             resized, geom = _resize_pad(norm[keep], in_plane, size, slice_spacing)
@@ -402,6 +398,23 @@ def _transform_for(
 def _finite(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float32)
     return a[np.isfinite(a)]
+
+
+def normalise_and_select(
+    slices: np.ndarray,
+    mask: np.ndarray | None,
+    transform: IntensityTransform,
+    min_foreground: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slices mapped to the model range (NaN as the window's low end) and which to train on:
+    those the mask touches, or without a mask those with at least ``min_foreground`` of
+    their pixels above the background level."""
+    norm = transform.forward(np.nan_to_num(slices, nan=transform.low))
+    if mask is not None:
+        keep = mask.reshape(len(norm), -1).any(axis=1)
+    else:
+        keep = (norm.reshape(len(norm), -1) > -0.9).mean(axis=1) >= min_foreground
+    return norm, keep
 
 
 def _slices(v: Volume, axis: int):

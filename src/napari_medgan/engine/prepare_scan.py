@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import IntensityTransform, SliceGeometry, Volume, _resize_pad
+from .data import IntensityTransform, SliceGeometry, Volume, _resize_pad, normalise_and_select
 
 CHUNK_SLICES = 8  # slices normalised and resized together (8 CT slices: 8 MB of float32)
 SAMPLE_PER_SCAN = 2_000_000  # as build_dataset's IntensityTransform.fit
@@ -151,11 +151,7 @@ def _prepare_volume(
     for start, chunk, mask, in_plane, slice_spacing in _chunks(v, slice_axis):
         if cancel is not None and cancel.is_set():
             raise PreparationCancelled("preparation cancelled")
-        norm = transform.forward(np.nan_to_num(chunk, nan=transform.low))
-        if mask is not None:
-            keep = mask.reshape(len(norm), -1).any(axis=1)
-        else:
-            keep = (norm.reshape(len(norm), -1) > -0.9).mean(axis=1) >= min_foreground
+        norm, keep = normalise_and_select(chunk, mask, transform, min_foreground)
         if not keep.any():
             continue
         resized, g = _resize_pad(norm[keep], in_plane, size, slice_spacing)
