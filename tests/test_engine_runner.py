@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import operator
+import os
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from engine_fixtures import mni_volumes, tiny_config
 from napari_medgan.engine import Sampler, Trainer, build_dataset
@@ -59,3 +63,23 @@ def test_sample_chunks_are_the_samples_in_pieces(tmp_path):
     parts = list(sampler.sample_chunks(70, "GM", seed=5, units="native", chunk=32))
     assert [len(p) for p in parts] == [32, 32, 6]
     assert np.array_equal(np.concatenate(parts), whole)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX priorities only")
+def test_a_child_beside_the_gui_takes_its_threads_at_a_lower_priority():
+    """In a fresh interpreter (it changes the process for good): with ``threads`` the child
+    sets torch's threads and drops below the GUI's priority; without, it changes nothing."""
+    from napari_medgan.engine.runner import CHILD_NICENESS
+
+    code = (
+        "import os, sys, torch\n"
+        "from napari_medgan.engine.runner import _share_cpu_with_gui\n"
+        "before = os.nice(0)\n"
+        "_share_cpu_with_gui(int(sys.argv[1]) or None)\n"
+        "print(os.nice(0) - before, torch.get_num_threads())\n"
+    )
+    run = [sys.executable, "-c", code]
+    beside = subprocess.run([*run, "1"], capture_output=True, text=True, check=True).stdout.split()
+    alone = subprocess.run([*run, "0"], capture_output=True, text=True, check=True).stdout.split()
+    assert beside == [str(CHILD_NICENESS), "1"]
+    assert alone[0] == "0"

@@ -353,7 +353,7 @@ def cpu_threads_beside_gui() -> int:
     """Torch CPU threads for a child next to a GUI: every core.
 
     The child runs at a lower OS priority (:data:`CHILD_NICENESS`, set by
-    :func:`_set_threads`), so the GUI, which sleeps most of the time, still gets a core the
+    :func:`_share_cpu_with_gui`), so the GUI, which sleeps most of the time, still gets a core the
     moment it wakes. Measured on an idle 2-core machine (``benchmarks/results_gui.md``): every
     core but one (1 thread) trained at 65 % of the headless rate with event-loop p99 8 ms.
     """
@@ -364,17 +364,17 @@ CHILD_NICENESS = 10
 """How much lower than the GUI a child's CPU priority is (POSIX ``nice``; ignored elsewhere)."""
 
 
-def _set_threads(threads: int | None) -> None:
-    """Set torch's CPU threads (when given) and lower this child's priority below the GUI's."""
-    if threads:
-        import torch
+def _share_cpu_with_gui(threads: int | None) -> None:
+    """For a child beside a GUI (``threads`` given): use that many torch CPU threads, at a
+    priority below the GUI's. Without ``threads`` (no GUI to make room for) change nothing."""
+    if not threads:
+        return
+    import torch
 
-        torch.set_num_threads(int(threads))
-        if hasattr(os, "nice"):
-            try:
-                os.nice(CHILD_NICENESS)
-            except OSError:  # not permitted: keep the default priority
-                pass
+    torch.set_num_threads(int(threads))
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):  # not permitted: keep the default priority
+            os.nice(CHILD_NICENESS)
 
 
 def train_target(
@@ -391,10 +391,11 @@ def train_target(
     emit every report; the trainer (which takes the run-folder lock here, in the child that
     writes the checkpoints) saves on stop.
 
-    ``threads`` sets torch's CPU threads in the child (default: torch's own choice);
+    ``threads`` sets torch's CPU threads in the child and lowers its priority below the
+    GUI's (default: torch's own choice, normal priority);
     ``split`` is a held-out split to use instead of the trainer's own.
     """
-    _set_threads(threads)
+    _share_cpu_with_gui(threads)
     cfg = config.validate()
     if dataset is None:
         dataset = build_dataset(
@@ -436,7 +437,7 @@ def evaluate_target(
     """Run :func:`~napari_medgan.engine.metrics.evaluate_sampler` on ``sampler`` (a
     :class:`~napari_medgan.engine.Sampler`, pickled over as the caller holds it, or a
     checkpoint path to load); ``threads`` as in :func:`train_target`."""
-    _set_threads(threads)
+    _share_cpu_with_gui(threads)
     from .metrics import EvaluationCancelled, evaluate_sampler
     from .sampling import Sampler
 
