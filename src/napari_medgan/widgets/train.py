@@ -237,8 +237,7 @@ class TrainWidget(QWidget):
             elif isinstance(msg, Failed):
                 fb.failed(msg)
             elif isinstance(msg, Cancelled):
-                fb.refresh(force=True)
-                fb.set_status("Stopped before training began.")
+                fb.announce("Stopped before training began.")
         fb.refresh(force=now)
 
     def _on_ended(self) -> None:

@@ -94,23 +94,27 @@ class TrainFeedback(QWidget):
             show_warning(msg.split)
 
     def failed(self, msg: Failed) -> None:
-        self.refresh(force=True)  # a report still waiting for the screen must not cover this
         if msg.crashed:
             log.error("training process crashed: %s\n%s", msg.message, msg.details)
             show_error(f"Training crashed ({msg.kind}): {msg.message}")
-            self.set_status(f"Training crashed: {msg.message}")
+            self.announce(f"Training crashed: {msg.message}")
         else:
             show_error(f"Training failed ({msg.kind}): {msg.message}")
-            self.set_status(f"Training failed: {msg.message}")
+            self.announce(f"Training failed: {msg.message}")
 
     def final(self, r: TrainReport) -> None:
         word = "Finished" if r.status == "finished" else "Stopped"
-        self.refresh(force=True)
-        self.set_status(f"{word} at step {r.step}/{r.total_steps}; saved {r.checkpoint}")
+        self.announce(f"{word} at step {r.step}/{r.total_steps}; saved {r.checkpoint}")
         show_info(f"{word} at step {r.step}; checkpoint saved in {r.checkpoint}")
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def announce(self, text: str) -> None:
+        """How a run ended: the newest numbers go on screen now, then ``text`` on the status
+        line, so no report still waiting for the throttled screen can cover it."""
+        self.refresh(force=True)
+        self.set_status(text)
 
     # ------------------------------------------------------------------ the screen
     def refresh(self, force: bool = False) -> bool:
