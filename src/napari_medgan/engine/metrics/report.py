@@ -16,6 +16,12 @@ LABELS = {
     "msssim_gap": ("Diversity gap |MS-SSIM(pairs) − held-out MS-SSIM(pairs)|", "lower"),
     "kid": ("KID (fixed random-CNN features)", "lower"),
     "fd": ("Fréchet distance (fixed random-CNN features)", "lower"),
+    "coverage": ("Coverage: share of held-out slices with a scored image nearby (k-NN)",
+                 "higher"),
+    "recall": ("Recall: share of held-out slices inside the scored images' k-NN manifold",
+               "higher"),
+    "precision": ("Precision: share of scored images near a held-out slice", "≈ baseline"),
+    "density": ("Density: held-out neighbourhoods per scored image / k", "≈ baseline"),
     "cond_accuracy": ("Conditional accuracy (independent classifier)", "higher"),
     "swap_accuracy": ("Condition-swap accuracy", "higher"),
     "nn_distance": ("Mean copy distance to the nearest training slice", "≈ baseline"),
@@ -103,7 +109,11 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
         f"Reference: {proto['reference']} ({proto['n_heldout']} slices); training slices: "
         f"{proto['n_train']}. Baseline: {proto['baseline']}. Every distribution metric compares "
         f"{data['n_compared']} images per set ({per}) with the reference. Ratio = value / "
-        f"baseline. Intervals: {data['n_bootstrap']} bootstrap replicates, re-centred on the "
+        f"baseline. Coverage, recall, precision, density: pixel-space k-NN balls "
+        f"(k = {data['metrics'].get('coverage', {}).get('k', '–')}) around held-out slices, "
+        "radius = distance to the k-th nearest training slice; they see missing anatomy "
+        "levels and mode collapse, which SWD/KID/FD at these counts do not. "
+        f"Intervals: {data['n_bootstrap']} bootstrap replicates, re-centred on the "
         f"estimate; seed {data['seed']}. Controls: verbatim = random training slices; untrained "
         "= the same generator architecture at its random initialisation.",
         "",
