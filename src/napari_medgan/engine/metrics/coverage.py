@@ -50,6 +50,10 @@ KEYS = ("coverage", "recall", "precision", "density")
 DIRECTION = {"coverage": "higher", "recall": "higher", "precision": "closer",
              "density": "closer"}
 K = 5  # neighbours in the protocol (measured at 13-14 held-out slices per condition)
+BOUNDED = ("coverage", "recall", "precision")  # fractions: intervals clipped to [0, 1]
+AT_HELDOUT_COUNTS = ("coverage", "precision", "density")  # compared like SWD/KID/FD
+AT_TRAINING_COUNTS = ("recall",)  # compared at min(training, scored) images per condition
+DRAWS = 5
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -215,18 +219,18 @@ def _pooled(parts: list[tuple], picks: list[tuple[np.ndarray, np.ndarray]] | Non
 
 
 def protocol_scores(ref: Any, images: np.ndarray, labels: np.ndarray, n_boot: int, seed: int,
-                    k: int = K) -> dict[str, dict[str, Any]]:
+                    k: int = K, keys: tuple[str, ...] = KEYS) -> dict[str, dict[str, Any]]:
     """Coverage, recall, precision and density of ``images`` against the held-out slices of a
     :class:`~.reference.Reference`, in pixel space, per condition and pooled, with bootstrap
     intervals (both sets resampled within each condition, radii fixed).
 
-    Returns ``{key: {"value", "ci", "per_condition", "k"}}`` for every key in :data:`KEYS`.
+    Returns ``{key: {"value", "ci", "per_condition", "k"}}`` for every key in ``keys``.
     """
     labels = np.asarray(labels)
     parts = _condition_parts(ref, images, labels, k)
     if not parts:
         nan = float("nan")
-        return {key: {"value": nan, "ci": None, "per_condition": {}, "k": k} for key in KEYS}
+        return {key: {"value": nan, "ci": None, "per_condition": {}, "k": k} for key in keys}
     point = _pooled(parts)
     per = {p[0]: _pooled([p]) for p in parts}
     reps = {key: np.empty(max(n_boot, 0)) for key in KEYS}
@@ -238,9 +242,55 @@ def protocol_scores(ref: Any, images: np.ndarray, labels: np.ndarray, n_boot: in
             reps[key][b] = v
     ks = sorted({p[4] for p in parts})
     out = {}
-    for key in KEYS:
+    for key in keys:
         ci = None if n_boot <= 0 else list(recentred_interval(point[key], reps[key], CI_LEVEL))
+        if ci is not None and key in BOUNDED:
+            ci = [float(np.clip(c, 0.0, 1.0)) for c in ci]
         out[key] = {"value": float(point[key]), "ci": ci,
                     "per_condition": {name: float(v[key]) for name, v in per.items()},
                     "k": ks[0] if len(ks) == 1 else ks}
     return out
+
+
+def training_counts(ref: Any, labels: np.ndarray) -> dict[int, int]:
+    """Images per condition compared for recall: as many as the training slices of the
+    condition, capped by what the scored set holds (conditions of the held-out set only)."""
+    labels = np.asarray(labels)
+    out = {}
+    for c in np.unique(ref.heldout_labels):
+        n = min(int((ref.train_labels == c).sum()), int((labels == c).sum()))
+        if n > 1:
+            out[int(c)] = n
+    return out
+
+
+def recall_block(ref: Any, images: np.ndarray, labels: np.ndarray, counts: dict[int, int],
+                 seed: int, draws: int = DRAWS) -> dict[str, Any]:
+    """Recall of ``images`` against the held-out slices at ``counts`` images per condition
+    (:func:`training_counts`): the mean of ``draws`` random subsets (one when every draw is the
+    whole set); the interval is the first draw's bootstrap interval, moved with the mean.
+
+    Recall is compared at the training counts, not the held-out ones: each scored image's ball
+    is sized by its k-th nearest scored neighbour, so with 13-14 images per condition every
+    ball is wide and a model that never makes the lowest third of the anatomy still reaches
+    the held-out slices there (measured in docs/evaluation.md).
+    """
+    from .reference import subsample
+
+    labels = np.asarray(labels)
+    subs = [subsample(labels, counts, seed + d) for d in range(draws)]
+    if all(len(x) == len(labels) for x in subs):
+        subs = subs[:1]
+    first = protocol_scores(ref, images[subs[0]], labels[subs[0]], ref.n_boot, seed,
+                            keys=("recall",))["recall"]
+    extra = [protocol_scores(ref, images[x], labels[x], 0, seed, keys=("recall",))["recall"]
+             for x in subs[1:]]
+    mean = float(np.mean([first["value"]] + [e["value"] for e in extra]))
+    shift = mean - first["value"]
+    ci = None if first["ci"] is None else [float(np.clip(c + shift, 0.0, 1.0))
+                                           for c in first["ci"]]
+    per = {name: float(np.mean([v] + [e["per_condition"].get(name, v) for e in extra]))
+           for name, v in first["per_condition"].items()}
+    return {"value": mean, "ci": ci, "per_condition": per, "k": first["k"],
+            "draws": len(subs),
+            "compared_per_condition": {ref.class_names[c]: n for c, n in counts.items()}}

@@ -71,7 +71,7 @@ def _point_scores(ref: Reference, images: np.ndarray, labels: np.ndarray,
                   n_boot: int) -> dict[str, Any]:
     s = ref.seed
     out: dict[str, Any] = {"swd": swd(images, ref.heldout, seed=s, n_boot=n_boot).to_dict()}
-    out.update(cov.protocol_scores(ref, images, labels, n_boot, s))
+    out.update(cov.protocol_scores(ref, images, labels, n_boot, s, keys=cov.AT_HELDOUT_COUNTS))
     f = ref.features(images)
     k, kci = kid(f, ref.feats_h, n_boot, s)
     out["kid"] = {"value": k, "ci": None if kci is None else list(kci)}
@@ -82,7 +82,7 @@ def _point_scores(ref: Reference, images: np.ndarray, labels: np.ndarray,
 
 def _distribution(ref: Reference, images: np.ndarray, labels: np.ndarray,
                   counts: dict[int, int], seed: int) -> dict[str, Any]:
-    """SWD, KID, FD, coverage/recall/precision/density and MS-SSIM gap of count-matched
+    """SWD, KID, FD, coverage/precision/density and MS-SSIM gap of count-matched
     subsets against H.
 
     With more images than the compared counts, the point values average ``DRAWS`` random
@@ -95,7 +95,7 @@ def _distribution(ref: Reference, images: np.ndarray, labels: np.ndarray,
     out = _point_scores(ref, images[subs[0]], labels[subs[0]], ref.n_boot)
     if len(subs) > 1:
         extra = [_point_scores(ref, images[x], labels[x], 0) for x in subs[1:]]
-        for key in ("swd", "kid", "fd", *cov.KEYS):
+        for key in ("swd", "kid", "fd", *cov.AT_HELDOUT_COUNTS):
             first = out[key]["value"]
             mean = float(np.mean([first] + [e[key]["value"] for e in extra]))
             out[key]["value"] = mean
@@ -221,6 +221,9 @@ def score_set(ref: Reference, images: np.ndarray, labels: np.ndarray | None = No
         raise ValueError("too few images of the held-out conditions to compare")
     scores = _distribution(ref, images, labels, counts, ref.seed)
     draws = scores.pop("draws", 1)
+    rcounts = cov.training_counts(ref, labels)  # recall: at the larger training counts
+    if rcounts:
+        scores["recall"] = cov.recall_block(ref, images, labels, rcounts, ref.seed)
     if ref.classifier is not None:
         v, ci = mean_ci(clf.correct(ref.classifier, images, labels), ref.n_boot, ref.seed)
         scores["cond_accuracy"] = {"value": v, "ci": list(ci)}
@@ -233,11 +236,17 @@ def score_set(ref: Reference, images: np.ndarray, labels: np.ndarray | None = No
     memo, verdict = _memorization(ref, images)
     scores.update(memo)
     base = dict(_baseline(ref, counts))
+    if rcounts:
+        rkey = ("recall", *sorted(rcounts.items()))
+        if rkey not in ref.baselines:
+            ref.baselines[rkey] = cov.recall_block(ref, ref.train, ref.train_labels, rcounts,
+                                                   ref.seed + 5)
+        base["recall"] = ref.baselines[rkey]
     if "swap_accuracy" in scores and "cond_accuracy" in base:
         base["swap_accuracy"] = base["cond_accuracy"]
     base = {k: v for k, v in base.items() if k != "draws"}
     table = _merge(scores, base)
-    for key in ("swd", "kid", "fd", *cov.KEYS):
+    for key in ("swd", "kid", "fd", *cov.AT_HELDOUT_COUNTS):
         table[key]["draws"] = draws
     return table, verdict, counts
 
