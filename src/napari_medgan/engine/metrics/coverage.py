@@ -265,7 +265,7 @@ def training_counts(ref: Any, labels: np.ndarray) -> dict[int, int]:
 
 
 def recall_block(ref: Any, images: np.ndarray, labels: np.ndarray, counts: dict[int, int],
-                 seed: int, draws: int = DRAWS) -> dict[str, Any]:
+                 seed: int, draws: int = DRAWS, k: int = K) -> dict[str, Any]:
     """Recall of ``images`` against the held-out slices at ``counts`` images per condition
     (:func:`training_counts`): the mean of ``draws`` random subsets (one when every draw is the
     whole set); the interval is the first draw's bootstrap interval, moved with the mean.
@@ -281,9 +281,9 @@ def recall_block(ref: Any, images: np.ndarray, labels: np.ndarray, counts: dict[
     subs = [subsample(labels, counts, seed + d) for d in range(draws)]
     if all(len(x) == len(labels) for x in subs):
         subs = subs[:1]
-    first = protocol_scores(ref, images[subs[0]], labels[subs[0]], ref.n_boot, seed,
+    first = protocol_scores(ref, images[subs[0]], labels[subs[0]], ref.n_boot, seed, k,
                             keys=("recall",))["recall"]
-    extra = [protocol_scores(ref, images[x], labels[x], 0, seed, keys=("recall",))["recall"]
+    extra = [protocol_scores(ref, images[x], labels[x], 0, seed, k, keys=("recall",))["recall"]
              for x in subs[1:]]
     mean = float(np.mean([first["value"]] + [e["value"] for e in extra]))
     shift = mean - first["value"]

@@ -101,6 +101,8 @@ def _distribution(ref: Reference, images: np.ndarray, labels: np.ndarray,
             out[key]["value"] = mean
             if out[key]["ci"] is not None:
                 out[key]["ci"] = [c + mean - first for c in out[key]["ci"]]
+                if key in cov.BOUNDED:
+                    out[key]["ci"] = [min(max(c, 0.0), 1.0) for c in out[key]["ci"]]
             for lvl, entry in out[key].get("per_level", {}).items():
                 vals = [entry["value"]] + [e[key]["per_level"][lvl]["value"] for e in extra]
                 shift = float(np.mean(vals)) - entry["value"]
