@@ -42,6 +42,8 @@ DIRECTION = {
     "nn_distance": "closer", "nn_distance_feature": "closer", "authpct": "closer",
     "near_copy_fraction": "lower", "ct": "closer", **cov.DIRECTION,
 }
+ORDER = ("swd", "kid", "fd", "coverage", "recall", "precision", "density", "msssim_gap",
+         "cond_accuracy", "swap_accuracy")  # table order; the memorization rows follow
 NO_RATIO = {"ct"}  # an effect size around 0: a ratio would mean nothing
 DRAWS = 5  # random count-matched subsets averaged for SWD, KID and FD
 
@@ -247,6 +249,8 @@ def score_set(ref: Reference, images: np.ndarray, labels: np.ndarray | None = No
     if "swap_accuracy" in scores and "cond_accuracy" in base:
         base["swap_accuracy"] = base["cond_accuracy"]
     base = {k: v for k, v in base.items() if k != "draws"}
+    rank = {k: i for i, k in enumerate(ORDER)}
+    scores = dict(sorted(scores.items(), key=lambda kv: rank.get(kv[0], len(ORDER))))
     table = _merge(scores, base)
     for key in ("swd", "kid", "fd", *cov.AT_HELDOUT_COUNTS):
         table[key]["draws"] = draws

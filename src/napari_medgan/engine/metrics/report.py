@@ -108,11 +108,13 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
         "",
         f"Reference: {proto['reference']} ({proto['n_heldout']} slices); training slices: "
         f"{proto['n_train']}. Baseline: {proto['baseline']}. Every distribution metric compares "
-        f"{data['n_compared']} images per set ({per}) with the reference. Ratio = value / "
-        f"baseline. Coverage, recall, precision, density: pixel-space k-NN balls "
-        f"(k = {data['metrics'].get('coverage', {}).get('k', '–')}) around held-out slices, "
-        "radius = distance to the k-th nearest training slice; they see missing anatomy "
-        "levels and mode collapse, which SWD/KID/FD at these counts do not. "
+        f"{data['n_compared']} images per set ({per}) with the reference (recall: as many as "
+        "the training slices of each condition). Ratio = value / "
+        f"baseline. Coverage, precision, density: pixel-space balls around held-out slices "
+        f"(radius: k-th nearest training slice, k = "
+        f"{data['metrics'].get('coverage', {}).get('k', '–')}); recall: balls around scored "
+        "images (radius: k-th nearest scored image). They see mode collapse and (recall) "
+        "missing anatomy levels, which SWD/KID/FD at these counts do not. "
         f"Intervals: {data['n_bootstrap']} bootstrap replicates, re-centred on the "
         f"estimate; seed {data['seed']}. Controls: verbatim = random training slices; untrained "
         "= the same generator architecture at its random initialisation.",
