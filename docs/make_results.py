@@ -29,7 +29,8 @@ from napari_medgan.cli.demo import load_demo_volumes
 from napari_medgan.engine import Sampler
 from napari_medgan.engine.metrics import evaluate_sampler, write_report
 
-KEYS = ("swd", "kid", "fd", "msssim_gap", "cond_accuracy", "swap_accuracy", "nn_distance",
+KEYS = ("swd", "kid", "fd", "coverage", "recall", "precision", "density", "msssim_gap",
+        "cond_accuracy", "swap_accuracy", "nn_distance",
         "nn_distance_feature", "authpct", "near_copy_fraction", "ct")
 
 
@@ -125,6 +126,16 @@ def main(run: str, out: Path) -> None:
               + "".join(f"{cell(v['metrics'].get(key))} | " for v in others.values())
               + f"{cell(base, False)} | {cell(rows['verbatim']['metrics'].get(key))} | "
               f"{cell(rows['untrained']['metrics'].get(key))} |")
+    # coverage and recall per condition: which condition's anatomy the model does not reach
+    for key in ("coverage", "recall"):
+        m = res.metrics[key]
+        rows_pc = {f"{ck['which']}": m.get("per_condition", {}),
+                   "baseline": m.get("baseline_per_condition", {}),
+                   **{k: v["metrics"][key].get("per_condition", {}) for k, v in others.items()},
+                   **{k: v["metrics"][key].get("per_condition", {}) for k, v in rows.items()}}
+        print(f"{key} per condition (k = {m.get('k')}): " + "; ".join(
+            f"{name} " + ", ".join(f"{c} {v:.2f}" for c, v in pc.items())
+            for name, pc in rows_pc.items()))
     for name, mem in (("trained", data["memorization"]), *(
             (k, v["memorization"]) for k, v in rows.items()), *(
             (f"{k} checkpoint", v["memorization"]) for k, v in others.items())):

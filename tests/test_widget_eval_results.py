@@ -71,6 +71,13 @@ def test_table_shows_controls_and_latest_with_ratios_in_a_narrow_dock(qtbot, dat
     u = record["controls"]["untrained"]["metrics"]["swd"]
     assert u["ratio"] > v["ratio"]  # uniform noise is far worse than real copies
     assert table.item(row, table.column_of("untrained")).text().endswith(f"({u['ratio']:.2f}×)")
+    # the coverage row: the real baseline, the ratio and the controls' values (issue 10)
+    row = table.row_of("coverage")
+    c = record["metrics"]["coverage"]
+    assert table.item(row, 3).text() == fmt(c["baseline"])
+    assert table.item(row, 4).text() == f"{c['ratio']:.2f}×"
+    assert table.item(row, table.column_of("untrained")).text().startswith("0")
+    assert "held-out" in table.item(row, 0).toolTip()
     # the swap accuracy has no control value: a dash, not an empty cell
     if table.row_of("swap_accuracy") >= 0:
         assert table.item(table.row_of("swap_accuracy"), table.column_of("verbatim")).text() == "—"

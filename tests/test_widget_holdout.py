@@ -33,6 +33,14 @@ def test_settings_edit_holdout_and_score_every(qtbot):
     settings.apply(holdout=0.0)
     assert settings.fields["holdout"].value == 0.0
     assert "memorization" in settings.fields["holdout"].tooltip
+    # slabs per single-scan condition: default 2, bounded like TrainConfig, edits the config
+    slabs = settings.fields["holdout_slabs"]
+    assert slabs.value == settings.config.holdout_slabs == 2
+    assert (slabs.min, slabs.max) == (1, 8)
+    slabs.value = 3
+    assert settings.config.holdout_slabs == 3
+    settings.apply(holdout_slabs=1)
+    assert slabs.value == 1 and "slab" in slabs.tooltip
 
 
 def test_plot_shows_score_best_step_and_baseline(qtbot):

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
 from napari_medgan.engine.checkpoint import LATEST
-from napari_medgan.engine.config import PRESETS, ConfigError, preset, preset_for_device
+from napari_medgan.engine.config import (
+    MAX_HOLDOUT_SLABS,
+    PRESETS,
+    ConfigError,
+    preset,
+    preset_for_device,
+)
 from napari_medgan.engine.devices import resolve_device
 from napari_medgan.engine.resume import check_config, check_steps, read_run
 from napari_medgan.engine.runlock import check_free
@@ -124,6 +130,13 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         f"{d.holdout}; whole scans when a condition has several, else a slab with a gap; 0: none)",
     )
     p.add_argument(
+        "--holdout-slabs",
+        type=int,
+        metavar="N",
+        help=f"held-out slabs per scan when a condition has one scan, 1 to {MAX_HOLDOUT_SLABS} "
+        f"(default {d.holdout_slabs}: one in each half of the slice range)",
+    )
+    p.add_argument(
         "--score-every",
         type=int,
         metavar="N",
@@ -153,6 +166,7 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         "preview_every",
         "ada_target",
         "holdout",
+        "holdout_slabs",
         "score_every",
     ):
         value = getattr(args, name, None)
@@ -190,6 +204,7 @@ NON_RECIPE = (
     "seed",
     "out_dir",
     "holdout",
+    "holdout_slabs",
     "score_every",
 )
 

@@ -21,6 +21,7 @@ AUGMENT_OPS = (
 ARCHS = ("dcgan", "upconv")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SIZES = (32, 64, 128, 256)
+MAX_HOLDOUT_SLABS = 8  # held-out slabs per single-scan condition (TrainConfig.holdout_slabs)
 
 
 class ConfigError(ValueError):
@@ -93,6 +94,10 @@ class TrainConfig:
     holdout : float
         Share of each condition's slices held out from training (whole scans when a condition
         has several, else a slab with a gap; see ``engine.holdout``), in [0, 0.5]; 0 disables.
+    holdout_slabs : int
+        Held-out slabs per scan when a condition has a single scan (1 to 8; default 2, one in
+        each half of the slice range). Each costs ``2 * gap`` more training slices and widens
+        the anatomy the held-out reference shows (docs/evaluation.md).
     score_every : int
         Score the EMA generator against the held-out slices every this many steps and keep the
         best checkpoint (0: never; nothing is scored without held-out data).
@@ -134,6 +139,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     holdout: float = 0.2
+    holdout_slabs: int = 2
     score_every: int = 250
     device: str = "auto"
     seed: int = 0
@@ -215,6 +221,15 @@ class TrainConfig:
         ):
             raise ConfigError(
                 f"holdout must be a fraction between 0 and 0.5 (got {self.holdout!r})"
+            )
+        if (
+            not isinstance(self.holdout_slabs, int)
+            or isinstance(self.holdout_slabs, bool)
+            or not 1 <= self.holdout_slabs <= MAX_HOLDOUT_SLABS
+        ):
+            raise ConfigError(
+                f"holdout_slabs must be a whole number of slabs from 1 to {MAX_HOLDOUT_SLABS} "
+                f"(got {self.holdout_slabs!r})"
             )
         if (
             not isinstance(self.score_every, int)

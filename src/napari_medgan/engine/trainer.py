@@ -174,7 +174,7 @@ class Trainer:
             self.split = split
         else:
             self.train_set, self.heldout_set, self.split = split_dataset(
-                dataset, config.holdout, config.seed
+                dataset, config.holdout, config.seed, slabs=config.holdout_slabs
             )
         # only training slices ever reach the tensors batches are drawn from
         self.images = self.train_set.images.to(self.device)

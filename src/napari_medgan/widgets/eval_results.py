@@ -24,6 +24,12 @@ LABELS = {
     "msssim_gap": ("MS-SSIM gap", "|MS-SSIM of generated pairs − of real pairs|: diversity"),
     "kid": ("KID", "kernel inception distance on the report's feature network (see below)"),
     "fd": ("FD", "Fréchet distance on the same feature network"),
+    "coverage": ("coverage", "share of held-out slices with a scored image within their k-NN "
+                 "radius: low = anatomy levels or modes the model never makes"),
+    "recall": ("recall", "share of held-out slices inside the scored images' k-NN manifold: "
+               "≈ 0 for a collapsed model"),
+    "precision": ("precision", "share of scored images near a held-out slice"),
+    "density": ("density", "held-out neighbourhoods per scored image, divided by k"),
     "cond_accuracy": ("cond. accuracy", "classifier finds the requested condition"),
     "swap_accuracy": ("swap accuracy", "same, on condition-swapped samples"),
     "nn_distance": ("NN copy dist.", "mean shift-tolerant distance to the nearest training slice"),

@@ -23,7 +23,13 @@ from napari_medgan.engine import (
     default_for_device,
     resolve_device,
 )
-from napari_medgan.engine.config import PRESETS, RECIPE_KEYS, preset, preset_for_device
+from napari_medgan.engine.config import (
+    MAX_HOLDOUT_SLABS,
+    PRESETS,
+    RECIPE_KEYS,
+    preset,
+    preset_for_device,
+)
 
 AXES = {"axial (0)": 0, "coronal (1)": 1, "sagittal (2)": 2}
 DEVICE_KEYS = ("size", "steps", "batch_size", "base_channels", "max_channels")
@@ -44,6 +50,9 @@ TIPS = {
     "holdout": "share of each condition's slices never trained on, used to score the model "
     "(whole scans when a condition has several, else a slab with a gap); 0: none, and then "
     "quality and memorization cannot be told apart",
+    "holdout_slabs": "held-out slabs per scan when a condition has a single scan, spread "
+    "along the slice axis: more slabs show the reference more of the anatomy, each costs "
+    "training slices (the gap beside it)",
     "score_every": "score the model on the held-out slices every this many steps and keep "
     "the best checkpoint (0: never)",
 }
@@ -98,6 +107,7 @@ def _advanced_widgets() -> dict[str, mw.Widget]:
         "min_foreground": _float(0.0, 0.99, 0.01),
         "preview_every": _spin(0, 1_000_000, 10),
         "checkpoint_every": _spin(0, 1_000_000, 100),
+        "holdout_slabs": _spin(1, MAX_HOLDOUT_SLABS),
         "score_every": _spin(0, 1_000_000, 50),
         "keep_checkpoints": _spin(1, 1000),
         "seed": _spin(0, 2**31 - 1),

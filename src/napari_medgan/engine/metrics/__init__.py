@@ -6,6 +6,7 @@ fixed random-weight network (same bytes everywhere). See ``docs/evaluation.md``.
 """
 
 from .copies import CopyGate, copy_distances
+from .coverage import coverage_scores
 from .evaluate import EvaluationResult, evaluate, score, score_set
 from .features import TrainedNet, frechet_distance, kid
 from .memorization import CTTest, nearest_neighbours, nearest_training_slices
@@ -28,6 +29,7 @@ __all__ = [
     "TrainedNet",
     "bootstrap_two_sample",
     "copy_distances",
+    "coverage_scores",
     "dataset_for",
     "evaluate",
     "evaluate_sampler",

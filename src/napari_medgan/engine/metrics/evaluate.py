@@ -17,6 +17,7 @@ import numpy as np
 
 from . import classifier as clf
 from . import copies
+from . import coverage as cov
 from . import memorization as mem
 from .features import frechet_distance, kid
 from .msssim import msssim_config, pairwise_msssim
@@ -39,8 +40,10 @@ DIRECTION = {
     "swd": "lower", "msssim_gap": "lower", "kid": "lower", "fd": "lower",
     "cond_accuracy": "higher", "swap_accuracy": "higher",
     "nn_distance": "closer", "nn_distance_feature": "closer", "authpct": "closer",
-    "near_copy_fraction": "lower", "ct": "closer",
+    "near_copy_fraction": "lower", "ct": "closer", **cov.DIRECTION,
 }
+ORDER = ("swd", "kid", "fd", "coverage", "recall", "precision", "density", "msssim_gap",
+         "cond_accuracy", "swap_accuracy")  # table order; the memorization rows follow
 NO_RATIO = {"ct"}  # an effect size around 0: a ratio would mean nothing
 DRAWS = 5  # random count-matched subsets averaged for SWD, KID and FD
 
@@ -66,9 +69,11 @@ def _gap(ref: Reference, images: np.ndarray, labels: np.ndarray, seed: int) -> d
             "per_condition": per}
 
 
-def _point_scores(ref: Reference, images: np.ndarray, n_boot: int) -> dict[str, Any]:
+def _point_scores(ref: Reference, images: np.ndarray, labels: np.ndarray,
+                  n_boot: int) -> dict[str, Any]:
     s = ref.seed
     out: dict[str, Any] = {"swd": swd(images, ref.heldout, seed=s, n_boot=n_boot).to_dict()}
+    out.update(cov.protocol_scores(ref, images, labels, n_boot, s, keys=cov.AT_HELDOUT_COUNTS))
     f = ref.features(images)
     k, kci = kid(f, ref.feats_h, n_boot, s)
     out["kid"] = {"value": k, "ci": None if kci is None else list(kci)}
@@ -79,7 +84,8 @@ def _point_scores(ref: Reference, images: np.ndarray, n_boot: int) -> dict[str, 
 
 def _distribution(ref: Reference, images: np.ndarray, labels: np.ndarray,
                   counts: dict[int, int], seed: int) -> dict[str, Any]:
-    """SWD, KID, FD and MS-SSIM gap of count-matched subsets against H.
+    """SWD, KID, FD, coverage/precision/density and MS-SSIM gap of count-matched
+    subsets against H.
 
     With more images than the compared counts, the point values average ``DRAWS`` random
     subsets (small sets vary a lot with the draw); the interval is the first draw's bootstrap
@@ -88,19 +94,27 @@ def _distribution(ref: Reference, images: np.ndarray, labels: np.ndarray,
     subs = [subsample(labels, counts, seed + d) for d in range(DRAWS)]
     if all(len(x) == len(labels) for x in subs):
         subs = subs[:1]  # every draw is the whole set
-    out = _point_scores(ref, images[subs[0]], ref.n_boot)
+    out = _point_scores(ref, images[subs[0]], labels[subs[0]], ref.n_boot)
     if len(subs) > 1:
-        extra = [_point_scores(ref, images[x], 0) for x in subs[1:]]
-        for key in ("swd", "kid", "fd"):
+        extra = [_point_scores(ref, images[x], labels[x], 0) for x in subs[1:]]
+        for key in ("swd", "kid", "fd", *cov.AT_HELDOUT_COUNTS):
             first = out[key]["value"]
             mean = float(np.mean([first] + [e[key]["value"] for e in extra]))
             out[key]["value"] = mean
-            out[key]["ci"] = [c + mean - first for c in out[key]["ci"]]
+            if out[key]["ci"] is not None:
+                out[key]["ci"] = [c + mean - first for c in out[key]["ci"]]
+                if key in cov.BOUNDED:
+                    out[key]["ci"] = [min(max(c, 0.0), 1.0) for c in out[key]["ci"]]
             for lvl, entry in out[key].get("per_level", {}).items():
                 vals = [entry["value"]] + [e[key]["per_level"][lvl]["value"] for e in extra]
                 shift = float(np.mean(vals)) - entry["value"]
                 entry["value"] += shift
                 entry["ci"] = [c + shift for c in entry["ci"]]
+            per = out[key].get("per_condition")
+            if per:
+                for name in per:
+                    per[name] = float(np.mean([per[name]] + [e[key]["per_condition"][name]
+                                                             for e in extra]))
         out["draws"] = len(subs)
     out["msssim_gap"] = _gap(ref, images[subs[0]], labels[subs[0]], ref.seed + 11)
     return out
@@ -211,6 +225,9 @@ def score_set(ref: Reference, images: np.ndarray, labels: np.ndarray | None = No
         raise ValueError("too few images of the held-out conditions to compare")
     scores = _distribution(ref, images, labels, counts, ref.seed)
     draws = scores.pop("draws", 1)
+    rcounts = cov.training_counts(ref, labels)  # recall: at the larger training counts
+    if rcounts:
+        scores["recall"] = cov.recall_block(ref, images, labels, rcounts, ref.seed)
     if ref.classifier is not None:
         v, ci = mean_ci(clf.correct(ref.classifier, images, labels), ref.n_boot, ref.seed)
         scores["cond_accuracy"] = {"value": v, "ci": list(ci)}
@@ -223,11 +240,19 @@ def score_set(ref: Reference, images: np.ndarray, labels: np.ndarray | None = No
     memo, verdict = _memorization(ref, images)
     scores.update(memo)
     base = dict(_baseline(ref, counts))
+    if rcounts:
+        rkey = ("recall", *sorted(rcounts.items()))
+        if rkey not in ref.baselines:
+            ref.baselines[rkey] = cov.recall_block(ref, ref.train, ref.train_labels, rcounts,
+                                                   ref.seed + 5)
+        base["recall"] = ref.baselines[rkey]
     if "swap_accuracy" in scores and "cond_accuracy" in base:
         base["swap_accuracy"] = base["cond_accuracy"]
     base = {k: v for k, v in base.items() if k != "draws"}
+    rank = {k: i for i, k in enumerate(ORDER)}
+    scores = dict(sorted(scores.items(), key=lambda kv: rank.get(kv[0], len(ORDER))))
     table = _merge(scores, base)
-    for key in ("swd", "kid", "fd"):
+    for key in ("swd", "kid", "fd", *cov.AT_HELDOUT_COUNTS):
         table[key]["draws"] = draws
     return table, verdict, counts
 

@@ -93,6 +93,7 @@ class Reference:
     memo_baseline: dict[str, Any] = field(default_factory=dict)
     copy_refs: np.ndarray = field(repr=False, default=None)
     ct_in_verdict: bool = True
+    coverage_radii: dict[tuple[int, int], np.ndarray] = field(repr=False, default_factory=dict)
 
     @property
     def conditional(self) -> bool:

@@ -16,6 +16,12 @@ LABELS = {
     "msssim_gap": ("Diversity gap |MS-SSIM(pairs) − held-out MS-SSIM(pairs)|", "lower"),
     "kid": ("KID (fixed random-CNN features)", "lower"),
     "fd": ("Fréchet distance (fixed random-CNN features)", "lower"),
+    "coverage": ("Coverage: share of held-out slices with a scored image nearby (k-NN)",
+                 "higher"),
+    "recall": ("Recall: share of held-out slices inside the scored images' k-NN manifold",
+               "higher"),
+    "precision": ("Precision: share of scored images near a held-out slice", "≈ baseline"),
+    "density": ("Density: held-out neighbourhoods per scored image / k", "≈ baseline"),
     "cond_accuracy": ("Conditional accuracy (independent classifier)", "higher"),
     "swap_accuracy": ("Condition-swap accuracy", "higher"),
     "nn_distance": ("Mean copy distance to the nearest training slice", "≈ baseline"),
@@ -102,8 +108,14 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
         "",
         f"Reference: {proto['reference']} ({proto['n_heldout']} slices); training slices: "
         f"{proto['n_train']}. Baseline: {proto['baseline']}. Every distribution metric compares "
-        f"{data['n_compared']} images per set ({per}) with the reference. Ratio = value / "
-        f"baseline. Intervals: {data['n_bootstrap']} bootstrap replicates, re-centred on the "
+        f"{data['n_compared']} images per set ({per}) with the reference (recall: as many as "
+        "the training slices of each condition). Ratio = value / "
+        f"baseline. Coverage, precision, density: pixel-space balls around held-out slices "
+        f"(radius: k-th nearest training slice, k = "
+        f"{data['metrics'].get('coverage', {}).get('k', '–')}); recall: balls around scored "
+        "images (radius: k-th nearest scored image). They see mode collapse and (recall) "
+        "missing anatomy levels, which SWD/KID/FD at these counts do not. "
+        f"Intervals: {data['n_bootstrap']} bootstrap replicates, re-centred on the "
         f"estimate; seed {data['seed']}. Controls: verbatim = random training slices; untrained "
         "= the same generator architecture at its random initialisation.",
         "",
