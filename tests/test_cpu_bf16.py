@@ -1,5 +1,6 @@
-"""bf16 on the CPU: requested explicitly, it trains with fp32 weights and finite losses."""
+"""bf16 on the CPU: chosen by ``auto`` only where the CPU has it natively; fp32 weights."""
 
+import pytest
 import torch
 
 from engine_fixtures import mni_volumes, tiny_config
@@ -7,9 +8,14 @@ from napari_medgan.engine import Trainer, build_dataset
 from napari_medgan.engine.devices import cpu_has_fast_bf16, precision_for
 
 
-def test_cpu_bf16_is_opt_in_and_detected():
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_takes_bf16_only_on_cpus_that_have_it(monkeypatch, native):
+    import napari_medgan.engine.devices as devices
+
     assert isinstance(cpu_has_fast_bf16(), bool)
-    assert precision_for(torch.device("cpu")) == "fp32"  # auto never picks it on a CPU
+    monkeypatch.setattr(devices, "cpu_has_fast_bf16", lambda: native)
+    # elsewhere bf16 is emulated and slower than fp32
+    assert precision_for(torch.device("cpu")) == ("bf16" if native else "fp32")
 
 
 def test_training_in_bf16_on_cpu_keeps_fp32_weights(tmp_path):

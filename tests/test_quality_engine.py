@@ -128,12 +128,21 @@ def test_ema_batchnorm_statistics_fit_the_ema_weights(tmp_path, dataset):
 
 
 @pytest.mark.parametrize(
-    ("arch", "spectral"), [("dcgan", True), ("dcgan", False), ("upconv", True)]
+    ("arch", "spectral", "disc"),
+    [
+        ("dcgan", True, "projection"),
+        ("dcgan", False, "projection"),
+        ("upconv", True, "projection"),
+        ("dcgan", False, "batchnorm"),
+        ("upconv", False, "batchnorm"),
+    ],
 )
-def test_architectures_build_and_condition(arch, spectral):
-    g, d = build_models(32, 3, 16, 8, 32, arch, spectral)
+def test_architectures_build_and_condition(arch, spectral, disc):
+    g, d = build_models(32, 3, 16, 8, 32, arch, spectral, discriminator=disc)
     has_sn = any("parametrizations" in name for name, _ in d.named_parameters())
     assert has_sn == spectral
+    has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    assert has_bn == (disc == "batchnorm")
     for m in g.modules():  # as after training: class embeddings differ (CBN starts at identity)
         if isinstance(m, torch.nn.Embedding):
             torch.nn.init.normal_(m.weight, 1.0, 0.5)
@@ -142,6 +151,8 @@ def test_architectures_build_and_condition(arch, spectral):
     x = g.eval()(z, y)
     assert x.shape == (12, 1, 32, 32) and d(x, y).shape == (12,)
     assert not torch.equal(x[:4], x[4:8])  # the class changes the image for the same latent
+    d.eval()  # the class changes the discriminator's verdict on the same image
+    assert not torch.allclose(d(x[:4], y[:4]), d(x[:4], y[4:8]))
 
 
 def test_presets_resolve_per_device():
@@ -158,7 +169,7 @@ def test_presets_resolve_per_device():
 
 def test_precision_and_autocast_on_cpu():
     cpu = torch.device("cpu")
-    assert precision_for(cpu) == "fp32"
+    assert precision_for(cpu) in ("fp32", "bf16")  # bf16 where native (test_cpu_bf16)
     assert not grad_scaler(cpu, "fp16").is_enabled()
     with autocast(cpu, "fp32"):
         assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
@@ -181,10 +192,37 @@ def test_ct_window_option_keeps_bone():
 
 def test_old_checkpoint_configs_load_as_legacy():
     old = TrainConfig().to_dict()
-    for key in ("arch", "augment_p", "ada_target", "channels_last", "precision", "ct_window"):
+    for key in ("arch", "augment_p", "ada_target", "channels_last", "precision", "ct_window",
+                "class_input", "discriminator"):
         old.pop(key)
     cfg = TrainConfig.from_dict(old)
     assert cfg.arch == "upconv" and cfg.ada_target == 0 and cfg.augment_p == 1.0
+    # what every checkpoint before these settings used
+    assert cfg.class_input == "embedding" and cfg.discriminator == "projection"
+
+
+def test_class_input_setting_round_trips_and_refuses_bad_values():
+    assert TrainConfig().class_input == "onehot"
+    cfg = TrainConfig(class_input="embedding")
+    assert TrainConfig.from_dict(cfg.to_dict()).class_input == "embedding"
+    with pytest.raises(ConfigError, match="class_input must be one of onehot, embedding"):
+        TrainConfig(class_input="film").validate()
+    with pytest.raises(ConfigError, match="discriminator must be one of batchnorm, projection"):
+        TrainConfig(discriminator="patch").validate()
+
+
+@pytest.mark.parametrize("class_input", ["embedding", "onehot"])
+def test_generator_checkpoints_load_with_their_class_input(tmp_path, class_input):
+    from napari_medgan.engine import Sampler
+
+    ds = build_dataset(mni_volumes(), size=32)
+    cfg = tiny_config(tmp_path, steps=2, preview_every=0, class_input=class_input)
+    for _ in Trainer(cfg, ds).run():
+        pass
+    sampler = Sampler.from_checkpoint(tmp_path)
+    g = sampler.generator
+    assert (g.embed is not None) == (class_input == "embedding")
+    assert sampler.sample(2, "GM", seed=0, units="model").shape == (2, 32, 32)
 
 
 def test_cli_preset_and_overrides():

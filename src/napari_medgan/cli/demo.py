@@ -25,20 +25,10 @@ from .training import run_in_terminal
 #: with the benchmark's recipe: translation+cutout, lazy R1, betas (0, 0.9)) and both came out
 #: mode-collapsed (one image per condition, no anatomy; docs/quality.md), so it is not the demo
 #: until a 64 px recipe is seen to give varied slices.
-DEMO_CONFIG = preset("cpu", size=32).replace(
-    steps=6000,
-    batch_size=32,
-    base_channels=16,
-    max_channels=128,
-    beta1=0.0,
-    beta2=0.9,
-    r1_gamma=0.0,
-    augment=("translation", "cutout"),
-    augment_p=1.0,
-    ada_target=0.0,
-    ema_decay=0.999,
-    checkpoint_every=1000,
-    preview_every=250,
+DEMO_CONFIG = preset("cpu").replace(  # the cpu preset's recipe and steps at 64 px
+    checkpoint_every=200,
+    preview_every=50,
+    score_every=100,
     slice_axis=0,
     out_dir="medgan-demo",
     device="auto",

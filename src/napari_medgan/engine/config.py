@@ -19,6 +19,8 @@ AUGMENT_OPS = (
     "cutout",
 )
 ARCHS = ("dcgan", "upconv")
+CLASS_INPUTS = ("onehot", "embedding")
+DISCRIMINATORS = ("batchnorm", "projection")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SIZES = (32, 64, 128, 256)
 MAX_HOLDOUT_SLABS = 8  # held-out slabs per single-scan condition (TrainConfig.holdout_slabs)
@@ -63,8 +65,19 @@ class TrainConfig:
         ``"upconv"`` (nearest upsampling + 3×3 convolutions, class embedding beside the latent;
         the default, chosen by ablation) or ``"dcgan"`` (transposed convolutions, conditional
         BatchNorm; same FLOPs as the textbook nets; see docs/quality.md).
+    class_input : str
+        How the class joins the generator's latent: ``"onehot"`` (the default) or
+        ``"embedding"`` (a learned embedding at the latent's scale; it made every sample of a
+        condition alike at 64 px, docs/quality.md; checkpoints written before this setting
+        existed use it).
+    discriminator : str
+        ``"batchnorm"`` (the DCGAN discriminator: BatchNorm, the class as input planes) or
+        ``"projection"`` (spectral norm, minibatch standard deviation and a class projection
+        head; with it the generators collapsed to one image per condition at 64 px,
+        docs/quality.md; checkpoints written before this setting existed use it).
     d_spectral_norm : bool
-        Spectral normalisation of the ``dcgan`` discriminator's layers (``upconv`` always has it).
+        Spectral normalisation of the ``dcgan`` projection discriminator's layers (``upconv``'s
+        always has it).
     channels_last : bool
         Channels-last memory layout (faster convolutions on some CPUs and on GPUs).
     precision : str
@@ -111,28 +124,31 @@ class TrainConfig:
 
     size: int = 64
     steps: int = 2000
-    batch_size: int = 32
+    # the textbook DCGAN recipe (Radford et al., 2015) with a one-hot class code, the BatchNorm
+    # discriminator and EMA sampling: the only one of our recipes whose 64 px samples stay as
+    # varied as real slices (docs/quality.md, benchmarks/results_quality.md)
+    batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    beta1: float = 0.0  # 0.5 collapsed runs (foundation ablation, 64 px demo: docs/quality.md)
-    beta2: float = 0.9
+    beta1: float = 0.5
+    beta2: float = 0.999
     loss: str = "nonsaturating"
-    r1_gamma: float = 0.05
+    r1_gamma: float = 0.0
     r1_every: int = 16
-    # fixed DiffAugment-style translation + cutout beat ADA over the medical-safe ops at equal
-    # CPU time (benchmarks/results_quality.md); ADA stays one setting away (ada_target > 0)
-    augment: tuple[str, ...] = ("translation", "cutout")
+    augment: tuple[str, ...] = ()
     augment_p: float = 1.0
     ada_target: float = 0.0
-    arch: str = "upconv"
+    arch: str = "dcgan"
+    class_input: str = "onehot"
+    discriminator: str = "batchnorm"
     d_spectral_norm: bool = True
     channels_last: bool = False
     precision: str = "auto"
     ct_window: tuple[float, float] | None = None
     ema_decay: float = 0.999
     z_dim: int = 128
-    base_channels: int = 32
-    max_channels: int = 256
+    base_channels: int = 64
+    max_channels: int = 512
     slice_axis: int = 0
     min_foreground: float = 0.05
     preview_every: int = 100
@@ -190,6 +206,15 @@ class TrainConfig:
             raise ConfigError(f"ada_target must be in [0, 1) (got {self.ada_target})")
         if self.arch not in ARCHS:
             raise ConfigError(f"arch must be one of {', '.join(ARCHS)} (got {self.arch!r})")
+        if self.discriminator not in DISCRIMINATORS:
+            raise ConfigError(
+                f"discriminator must be one of {', '.join(DISCRIMINATORS)} "
+                f"(got {self.discriminator!r})"
+            )
+        if self.class_input not in CLASS_INPUTS:
+            raise ConfigError(
+                f"class_input must be one of {', '.join(CLASS_INPUTS)} (got {self.class_input!r})"
+            )
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"
@@ -265,6 +290,9 @@ class TrainConfig:
         d = dict(d)
         if "arch" not in d and "z_dim" in d:
             d.update(LEGACY)  # saved before these settings existed: the seed's behaviour
+        if "z_dim" in d:  # saved before these settings existed: what was used then
+            d.setdefault("class_input", "embedding")
+            d.setdefault("discriminator", "projection")
         return cls(**d)
 
     def to_json(self) -> str:
@@ -287,8 +315,8 @@ PRESETS = ("cpu", "gpu")
 #: The settings a preset decides (the rest — data, device, seed, folders — stay the user's).
 RECIPE_KEYS = (
     "size", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "r1_gamma",
-    "r1_every", "augment", "augment_p", "ada_target", "arch", "channels_last", "precision",
-    "ema_decay", "z_dim", "base_channels", "max_channels",
+    "r1_every", "augment", "augment_p", "ada_target", "arch", "class_input", "discriminator",
+    "channels_last", "precision", "ema_decay", "z_dim", "base_channels", "max_channels",
 )  # fmt: skip
 
 
@@ -328,7 +356,7 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
 
 #: Steps of the ``cpu`` preset per size (64 px: 600 steps took 973 s of one CPU core, measured as
 #: the demo run of docs/quality.md; not timed on an idle 2-core machine).
-CPU_STEPS = {32: 2000, 64: 600, 128: 120, 256: 30}
+CPU_STEPS = {32: 3000, 64: 800, 128: 200, 256: 50}
 
 
 def preset_for_device(device: str) -> str:

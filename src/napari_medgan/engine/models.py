@@ -25,8 +25,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from .config import CLASS_INPUTS
 
 
 def channels_at(resolution: int, size: int, base: int, cap: int) -> int:
@@ -39,6 +42,35 @@ def _levels(size: int) -> int:
     if 2 ** (levels + 2) != size or levels < 1:
         raise ValueError(f"image size must be a power of two >= 8 (got {size})")
     return levels
+
+
+def class_code(
+    kind: str, num_classes: int, z_dim: int
+) -> tuple[nn.Embedding | None, int]:
+    """The generator's class code: its learned embedding (or None) and its width.
+
+    ``onehot`` appends the class as a one-hot code, the conditional GAN's own input (Mirza &
+    Osindero, 2014). ``embedding`` (checkpoints written before ``class_input`` existed) appends a
+    learned ``z_dim`` embedding that starts at the latent's scale (N(0, 1) entries): the class
+    part of the input soon dominates, BatchNorm, normalising over a batch of mixed classes,
+    scales the latent's share down, and every sample of a condition comes out alike (at 64 px
+    within 100 steps; docs/quality.md).
+    """
+    if kind not in CLASS_INPUTS:
+        raise ValueError(f"unknown class input {kind!r}; choose from {', '.join(CLASS_INPUTS)}")
+    if kind == "embedding":
+        return nn.Embedding(num_classes, z_dim), z_dim
+    return None, num_classes
+
+
+def join_class(
+    z: torch.Tensor, labels: torch.Tensor | None, embed: nn.Embedding | None, num_classes: int
+) -> torch.Tensor:
+    """``z`` with the class code of ``labels`` appended (see :func:`class_code`)."""
+    if labels is None:
+        raise ValueError("a conditional generator needs class labels")
+    code = embed(labels) if embed is not None else F.one_hot(labels, num_classes).to(z.dtype)
+    return torch.cat([z, code], dim=1)
 
 
 class Generator(nn.Module):
@@ -54,6 +86,8 @@ class Generator(nn.Module):
         Number of conditions; 1 or less gives an unconditional generator.
     base_channels, max_channels : int
         Width at full resolution and the cap on widths.
+    class_input : str
+        How the class joins the latent (see :func:`class_code`).
     """
 
     def __init__(
@@ -63,13 +97,17 @@ class Generator(nn.Module):
         num_classes: int = 1,
         base_channels: int = 32,
         max_channels: int = 256,
+        class_input: str = "onehot",
     ) -> None:
         super().__init__()
         self.z_dim, self.size, self.num_classes = z_dim, size, num_classes
         self.conditional = num_classes > 1
         c0 = channels_at(4, size, base_channels, max_channels)
-        in_dim = z_dim * 2 if self.conditional else z_dim
-        self.embed = nn.Embedding(num_classes, z_dim) if self.conditional else None
+        self.class_input = class_input
+        self.embed, code_width = (
+            class_code(class_input, num_classes, z_dim) if self.conditional else (None, 0)
+        )
+        in_dim = z_dim + code_width
         self.stem = nn.Sequential(
             nn.Linear(in_dim, c0 * 16),
             nn.Unflatten(1, (c0, 4, 4)),
@@ -93,9 +131,7 @@ class Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional:
-            if labels is None:
-                raise ValueError("a conditional generator needs class labels")
-            z = torch.cat([z, self.embed(labels)], dim=1)
+            z = join_class(z, labels, self.embed, self.num_classes)
         return self.to_image(self.blocks(self.stem(z)))
 
 
@@ -192,19 +228,23 @@ class FastGenerator(nn.Module):
         num_classes: int = 1,
         base_channels: int = 64,
         max_channels: int = 512,
+        class_input: str = "onehot",
     ) -> None:
         super().__init__()
         self.z_dim, self.size, self.num_classes = z_dim, size, num_classes
         self.conditional = num_classes > 1
         levels = _levels(size)
-        # the class enters twice: an embedding beside the latent (so samples follow their
-        # condition from the first steps: CBN gains start equal for every class) and the
-        # per-layer conditional BatchNorm (so the class can modulate contrast at every scale)
-        self.embed = nn.Embedding(num_classes, z_dim) if self.conditional else None
+        # the class enters twice: beside the latent (so samples follow their condition from
+        # the first steps: CBN gains start equal for every class) and through the per-layer
+        # conditional BatchNorm (so the class can modulate contrast at every scale)
+        self.class_input = class_input
+        self.embed, code_width = (
+            class_code(class_input, num_classes, z_dim) if self.conditional else (None, 0)
+        )
         widths = [
             channels_at(2 * 4 * 2**k, size, base_channels, max_channels) for k in range(levels)
         ]
-        in_dim = 2 * z_dim if self.conditional else z_dim
+        in_dim = z_dim + code_width
         self.stem = nn.ConvTranspose2d(in_dim, widths[0], 4, 1, 0, bias=False)
         self.ups = nn.ModuleList(
             nn.ConvTranspose2d(widths[k], widths[k + 1], 4, 2, 1, bias=False)
@@ -218,9 +258,7 @@ class FastGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.conditional:
-            if labels is None:
-                raise ValueError("a conditional generator needs class labels")
-            z = torch.cat([z, self.embed(labels)], dim=1)
+            z = join_class(z, labels, self.embed, self.num_classes)
         h = torch.relu(self.norms[0](self.stem(z[:, :, None, None]), labels))
         for up, norm in zip(self.ups, self.norms[1:]):
             h = torch.relu(norm(up(h), labels))
@@ -260,17 +298,66 @@ class FastDiscriminator(nn.Module):
     forward = Discriminator.forward
 
 
+class BatchNormDiscriminator(nn.Module):
+    """The DCGAN discriminator: stride-2 convolutions with BatchNorm, the class as input planes.
+
+    Real and fake batches go through it separately, so its BatchNorm sees a batch of only one
+    kind: a batch of fakes that all look alike has statistics no real batch has. With it, the
+    generators here stay as varied as real slices at 64 px where the projection discriminator
+    (:class:`FastDiscriminator`) let them collapse to one image per condition
+    (docs/quality.md).
+    """
+
+    def __init__(
+        self, size: int, num_classes: int = 1, base_channels: int = 64, max_channels: int = 512
+    ) -> None:
+        super().__init__()
+        self.size, self.num_classes = size, num_classes
+        self.conditional = num_classes > 1
+        res, c = size, 1 + (num_classes if self.conditional else 0)
+        layers: list[nn.Module] = []
+        for k in range(_levels(size)):
+            c_out = channels_at(res, size, base_channels, max_channels)
+            layers.append(nn.Conv2d(c, c_out, 4, stride=2, padding=1, bias=False))
+            if k:  # as in DCGAN: no normalisation on the input layer
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            res, c = res // 2, c_out
+        layers.append(nn.Conv2d(c, 1, 4, stride=1, padding=0, bias=False))
+        self.main = nn.Sequential(*layers)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.conditional:
+            if labels is None:
+                raise ValueError("a conditional discriminator needs class labels")
+            planes = F.one_hot(labels, self.num_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[-2:])], dim=1)
+        return self.main(x).flatten()
+
+
 ARCHS = ("dcgan", "upconv")
 
 
 def build_generator(
-    arch: str, size: int, num_classes: int, z_dim: int, base_channels: int, max_channels: int
+    arch: str,
+    size: int,
+    num_classes: int,
+    z_dim: int,
+    base_channels: int,
+    max_channels: int,
+    class_input: str = "onehot",
 ) -> nn.Module:
-    """The generator of architecture ``arch`` (see :data:`ARCHS`)."""
+    """The generator of architecture ``arch`` (see :data:`ARCHS`) and ``class_input``."""
     if arch == "dcgan":
-        return FastGenerator(z_dim, size, num_classes, base_channels, max_channels)
+        return FastGenerator(z_dim, size, num_classes, base_channels, max_channels, class_input)
     if arch == "upconv":
-        return Generator(z_dim, size, num_classes, base_channels, max_channels)
+        return Generator(z_dim, size, num_classes, base_channels, max_channels, class_input)
     raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
 
 
@@ -282,9 +369,19 @@ def build_models(
     max_channels: int,
     arch: str = "upconv",
     spectral: bool = True,
+    class_input: str = "onehot",
+    discriminator: str = "projection",
 ) -> tuple[nn.Module, nn.Module]:
-    """A matching generator/discriminator pair (``spectral``: spectral norm in the dcgan D)."""
-    g = build_generator(arch, size, num_classes, z_dim, base_channels, max_channels)
+    """A generator and its discriminator.
+
+    ``discriminator``: ``"batchnorm"`` (:class:`BatchNormDiscriminator`, for either ``arch``) or
+    ``"projection"`` (the ``arch``'s own; ``spectral``: spectral norm in the dcgan one).
+    """
+    g = build_generator(arch, size, num_classes, z_dim, base_channels, max_channels, class_input)
+    if discriminator == "batchnorm":
+        return g, BatchNormDiscriminator(size, num_classes, base_channels, max_channels)
+    if discriminator != "projection":
+        raise ValueError(f"unknown discriminator {discriminator!r}")
     if arch == "dcgan":
         return g, FastDiscriminator(size, num_classes, base_channels, max_channels, spectral)
     return g, Discriminator(size, num_classes, base_channels, max_channels)

@@ -61,7 +61,13 @@ class Sampler:
         meta = ckpt.meta
         n_cls = len(meta["class_names"]) if meta["conditional"] else 1
         g = build_generator(
-            config.arch, config.size, n_cls, config.z_dim, config.base_channels, config.max_channels
+            config.arch,
+            config.size,
+            n_cls,
+            config.z_dim,
+            config.base_channels,
+            config.max_channels,
+            config.class_input,
         )
         key = "G_ema" if use_ema and "G_ema" in ckpt.models else "G"
         try:

@@ -45,7 +45,6 @@ from .models import build_models
 from .runlock import RunLock
 from .steps import gan_step
 
-ARCH_KEYS = ("size", "z_dim", "base_channels", "max_channels", "arch")
 # torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 log = logging.getLogger(__name__)
@@ -282,6 +281,8 @@ class Trainer:
             cfg.max_channels,
             cfg.arch,
             cfg.d_spectral_norm,
+            cfg.class_input,
+            cfg.discriminator,
         )
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
