@@ -47,11 +47,31 @@ def _label(tag: str, payload: dict) -> str:
     return payload.get("label") or LABELS.get(tag, tag)
 
 
-def _time_to_reach(curve, target):
-    """CPU seconds at which a curve first reaches ``target`` SWD (linear interpolation)."""
+#: A point counts towards time-to-quality only if its samples are at least this varied (mean
+#: pairwise L2 within a condition, as a fraction of the real training slices'): a generator
+#: making one image per condition scores well on SWD against a dozen held-out slices.
+MIN_DIVERSITY = 0.8
+
+
+def _diversity_ratio(point, real_scores):
+    """Worst condition's pairwise-L2 diversity relative to real (None if not measured)."""
+    if "l2div" not in point["scores"][0] or "l2div" not in real_scores[0]:
+        return None
+    return min(s["l2div"] / r["l2div"] for s, r in zip(point["scores"], real_scores))
+
+
+def _time_to_reach(curve, target, real_scores=None):
+    """CPU seconds at which a curve first reaches ``target`` SWD (linear interpolation).
+
+    With ``real_scores``, points whose samples are less varied than :data:`MIN_DIVERSITY` of
+    real (collapsed) never count as reaching it.
+    """
     prev = None
     for p in curve:
         v = _mean(p["scores"])
+        div = _diversity_ratio(p, real_scores) if real_scores else None
+        if div is not None and div < MIN_DIVERSITY:
+            v = float("inf")
         if v <= target:
             if prev is None:
                 return p["cpu_s"]
@@ -87,10 +107,15 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
         f"machine (load averages seen at starts/ends: {', '.join(map(str, loads))}).",
         "",
         f"Real baseline (training real vs held-out real, same count): SWD×10³ = **{real:.1f}**.",
+        "Diversity: mean pairwise L2 of 32 samples within a condition, as a fraction of real "
+        "training slices' (worst condition; 1.0 = as varied as real, near 0 = one image per "
+        "condition), and mean pairwise MS-SSIM (real: "
+        + " / ".join(f"{r['msssim']:.2f}" for r in any_run["real"] if "msssim" in r)
+        + "; higher = more alike).",
         "",
         "| run | CPU s | steps | images | SWD×10³ (mean of T1/GM/WM) | × real | "
-        "nearest-real ratio | per condition SWD×10³ |",
-        "|---|---|---|---|---|---|---|---|",
+        "nearest-real ratio | diversity (L2 / real) | MS-SSIM | per condition SWD×10³ |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tag, payload in runs.items():
         for run in payload["runs"]:
@@ -98,10 +123,13 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
             for p in run["curve"]:
                 v = _mean(p["scores"])
                 per = " / ".join(f"{s['swd']:.0f}" for s in p["scores"])
+                div = _diversity_ratio(p, payload["real"])
+                div_txt = "–" if div is None else f"{div:.2f}"
+                sim = " / ".join(f"{s['msssim']:.2f}" for s in p["scores"] if "msssim" in s)
                 lines.append(
                     f"| {name} (`{tag}`) | {p['cpu_s']:.0f} | {p['steps']} | "
                     f"{p['images']} | {v:.1f} | {v / real:.2f} | "
-                    f"{_mean(p['scores'], 'nn_ratio'):.2f} | {per} |"
+                    f"{_mean(p['scores'], 'nn_ratio'):.2f} | {div_txt} | {sim or '–'} | {per} |"
                 )
                 for which in ("raw", "stale"):
                     if f"scores_{which}" in p:
@@ -113,7 +141,7 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
                         }[which]
                         lines.append(
                             f"| ↳ {label} | {p['cpu_s']:.0f} | | | {w:.1f} | {w / real:.2f} | "
-                            f"{_mean(p[f'scores_{which}'], 'nn_ratio'):.2f} | |"
+                            f"{_mean(p[f'scores_{which}'], 'nn_ratio'):.2f} | | | |"
                         )
     lines += ["", *_targets(runs), "", *_speed(runs_dir), "", "## Commands", ""]
     for tag, payload in runs.items():
@@ -137,6 +165,8 @@ def _targets(runs):
     out = [
         "## Time to quality (target: a project run reaches DCGAN's SWD at T in ≤ T/2)",
         "",
+        f"Points whose diversity is below {MIN_DIVERSITY} of real's (collapsed) never count.",
+        "",
         "| project run | " + " | ".join(f"DCGAN's SWD at {p['cpu_s']:.0f} s" for p in dc) + " |",
         "|---|" + "---|" * len(dc),
         "| (DCGAN's SWD×10³) | " + " | ".join(f"{_mean(p['scores']):.1f}" for p in dc) + " |",
@@ -147,7 +177,7 @@ def _targets(runs):
                 continue
             cells = []
             for p in dc:
-                t = _time_to_reach(run["curve"], _mean(p["scores"]))
+                t = _time_to_reach(run["curve"], _mean(p["scores"]), payload["real"])
                 if t is None:
                     last = run["curve"][-1]["cpu_s"] if run["curve"] else 0
                     cells.append(f"not by {last:.0f} s")

@@ -44,26 +44,25 @@ def speed_table(args, dcgan_cls, project_cls, dataset_fn, make_runner) -> list[d
 
     torch.set_num_threads(args.threads)
     rows = []
-    dcgan_nets = {"arch": "dcgan", "base_channels": 64, "max_channels": 512}
+    # the preset's nets have the textbook's layout and widths: equal FLOPs per image
     variants = [
         ("dcgan", {}),
-        ("project", {}),  # the preset's networks and recipe (with --set overrides)
-        ("project", dcgan_nets),  # the textbook's layout and widths inside the engine
-        ("project", {"channels_last": True}),
-        ("project", {**dcgan_nets, "channels_last": True}),
+        ("project", {"precision": "fp32"}),
+        ("dcgan", {"precision": "bf16"}),
+        ("project", {"precision": "bf16"}),
+        ("project", {"precision": "fp32", "channels_last": True}),
     ]
     overrides = parse_set(args.set)
     for size in (32, 64, 128):
         ds = dataset_fn(size)
-        for method, extra in variants if size == 64 else variants[:3]:
+        for method, extra in variants if size == 64 else variants[:4]:
             args.size = size
             tmp = Path(tempfile.mkdtemp(prefix="bqs-"))
             runner = make_runner(method, args, ds, {**overrides, **extra}, tmp)
             ips, flops = _measure(runner, STEPS[size])
             row = {
                 "size": size,
-                "method": method
-                + (", dcgan nets" if "arch" in extra else "")
+                "method": f"{method}, {extra.get('precision', 'fp32')}"
                 + (" (channels_last)" if "channels_last" in extra else ""),
                 "img_per_cpu_s": ips,
                 "gflops_per_img": flops / 1e9,

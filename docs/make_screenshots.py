@@ -111,7 +111,8 @@ def main() -> None:
     viewer.window.remove_dock_widget("all")
     _, gen = viewer.window.add_plugin_dock_widget("napari-medgan", "Generate synthetic scans")
     assert gen.sampler is not None, "the Generate widget did not pick up the run"
-    viewer.layers["MedGAN preview"].visible = False
+    # the preview is a training aid; removed so the view centres on the scans and the swap
+    viewer.layers.remove("MedGAN preview")
     gen.seed.setValue(illustrative_seed(gen.sampler, gen.n.value()))
     assert gen.condition_swap()
     spin(app, until=lambda: not gen.busy)
