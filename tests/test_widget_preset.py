@@ -21,5 +21,5 @@ def test_preset_menu_sets_recipe_and_fields_still_override(qtbot):
     w.fields["batch_size"].value = 16  # every setting stays overridable
     assert w.config.batch_size == 16
     w.preset.value = "cpu"
-    assert (w.config.size, w.config.batch_size, w.config.channels_last) == (64, 32, False)
+    assert (w.config.size, w.config.batch_size, w.config.channels_last) == (64, 64, False)
     w.config.validate()

@@ -19,12 +19,8 @@ from .sheets import contact_sheet, to_uint8
 from .train import add_training_options, config_from_args, preset_base, print_split
 from .training import run_in_terminal
 
-#: The demo keeps the recipe that was seen to work on 2 CPU cores: varied, recognisable slices
-#: at 32 px in about 10 minutes (previous sessions' contact sheet). The ``cpu`` preset at 64 px
-#: was run as the demo twice on 2026-11-28 (500 steps with ADA and betas (0.5, 0.99); 600 steps
-#: with the benchmark's recipe: translation+cutout, lazy R1, betas (0, 0.9)) and both came out
-#: mode-collapsed (one image per condition, no anatomy; docs/quality.md), so it is not the demo
-#: until a 64 px recipe is seen to give varied slices.
+#: The demo is the ``cpu`` preset at 64 px: varied, recognisable slices in about 11 minutes on
+#: 2 cores (docs/quality.md, docs/results.md).
 DEMO_CONFIG = preset("cpu").replace(  # the cpu preset's recipe and steps at 64 px
     checkpoint_every=200,
     preview_every=50,

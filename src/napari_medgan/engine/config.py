@@ -62,9 +62,9 @@ class TrainConfig:
         Adaptive augmentation (ADA): raise the probability while ``E[sign(D(real))]`` exceeds
         this target (0 disables adaptation).
     arch : str
-        ``"upconv"`` (nearest upsampling + 3×3 convolutions, class embedding beside the latent;
-        the default, chosen by ablation) or ``"dcgan"`` (transposed convolutions, conditional
-        BatchNorm; same FLOPs as the textbook nets; see docs/quality.md).
+        ``"dcgan"`` (the default: transposed convolutions, class-conditional BatchNorm; the
+        textbook nets' FLOPs) or ``"upconv"`` (nearest upsampling + 3×3 convolutions; what
+        checkpoints before this setting used); see docs/quality.md.
     class_input : str
         How the class joins the generator's latent: ``"onehot"`` (the default) or
         ``"embedding"`` (a learned embedding at the latent's scale; it made every sample of a
@@ -326,7 +326,7 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
     Parameters
     ----------
     name : str
-        ``"cpu"``: 64 px, 600 steps (about 16 CPU-minutes of one core); ``"gpu"``: 128 px
+        ``"cpu"``: 64 px, 800 steps (about 11 minutes on 2 cores); ``"gpu"``: 128 px
         (or 256 with ``size=256``), bf16 where supported, larger networks and batches.
     size : int, optional
         Training size; the preset's own when omitted.
@@ -354,8 +354,8 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
     raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
 
 
-#: Steps of the ``cpu`` preset per size (64 px: 600 steps took 973 s of one CPU core, measured as
-#: the demo run of docs/quality.md; not timed on an idle 2-core machine).
+#: Steps of the ``cpu`` preset per size (64 px: 800 steps took 673 s on a busy 2-core machine,
+#: the demo run of docs/quality.md; the others scaled from the measured throughput).
 CPU_STEPS = {32: 3000, 64: 800, 128: 200, 256: 50}
 
 

@@ -2,20 +2,21 @@
 
 Two architectures (``TrainConfig.arch``):
 
-``dcgan``
+``dcgan`` (default)
     The DCGAN layout (Radford et al., 2015: 4×4 transposed convolutions doubling the size, 4×4
     stride-2 convolutions halving it), so FLOPs per image match the textbook recipe at equal
-    widths, with what small data needs: the class enters the generator as an embedding beside
-    the latent and through class-conditional BatchNorm (the class sets each layer's gain and
-    bias, so a condition swap with the same latent keeps the anatomy and changes the contrast);
-    a spectrally normalised discriminator with minibatch standard deviation and a projection
-    head for the class (Miyato & Koyama, 2018).
-``upconv`` (default)
-    The seed's networks (nearest upsampling + 3×3 convolutions, class embedding concatenated to
-    the latent, the same spectrally normalised projection discriminator). Chosen as the default
-    by ablation (docs/quality.md): at equal CPU time it scored better than ``dcgan`` on the
-    MNI benchmark, and its samples follow their condition in a short test run where ``dcgan``'s
-    did not; checkpoints written before ``arch`` existed load as ``upconv``.
+    widths. The class enters the generator as a one-hot code beside the latent and through
+    class-conditional BatchNorm (the class sets each layer's gain and bias, so a condition swap
+    with the same latent keeps the anatomy and changes the contrast).
+``upconv``
+    The seed's networks (nearest upsampling + 3×3 convolutions, class code beside the latent);
+    checkpoints written before ``arch`` existed load as ``upconv``.
+
+Two discriminators (``TrainConfig.discriminator``): ``batchnorm`` (default), DCGAN's, with the
+class as input planes; ``projection``, spectrally normalised with minibatch standard deviation and
+a class projection head (Miyato & Koyama, 2018), what checkpoints before that setting used. Which
+one, and a one-hot class code instead of a learned embedding, decide whether the generator
+collapses at 64 px (docs/quality.md).
 
 Widths grow as resolution shrinks, capped at ``max_channels``.
 """
