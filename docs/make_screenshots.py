@@ -73,6 +73,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description="screenshots of the napari-medgan widgets")
     p.add_argument("--steps", type=int, default=300, help="training steps before the shot")
     p.add_argument("--size", type=int, default=32)
+    p.add_argument(
+        "--run",
+        help="run folder for the Generate shot (e.g. a `napari-medgan demo` run); default: the "
+        "run the Train shot trained",
+    )
     args = p.parse_args()
     ensure_big_screen()
 
@@ -111,8 +116,14 @@ def main() -> None:
     viewer.window.remove_dock_widget("all")
     _, gen = viewer.window.add_plugin_dock_widget("napari-medgan", "Generate synthetic scans")
     assert gen.sampler is not None, "the Generate widget did not pick up the run"
+    if args.run:
+        gen.checkpoint.set_path(args.run)  # submitting it loads it, as typing a path does
+        spin(app, until=lambda: gen.sampler is not None and str(args.run) in str(gen.sampler.path))
     # the preview is a training aid; removed so the view centres on the scans and the swap
     viewer.layers.remove("MedGAN preview")
+    for name in ("MNI152 GM", "MNI152 WM"):  # the grid shows the T1 scan beside the swap
+        viewer.layers.remove(name)
+    viewer.canvas.grid.enabled = True
     gen.seed.setValue(illustrative_seed(gen.sampler, gen.n.value()))
     assert gen.condition_swap()
     spin(app, until=lambda: not gen.busy)
