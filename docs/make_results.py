@@ -28,6 +28,7 @@ from scipy import ndimage
 from napari_medgan.cli.demo import load_demo_volumes
 from napari_medgan.engine import Sampler
 from napari_medgan.engine.metrics import evaluate_sampler, write_report
+from napari_medgan.engine.metrics.report import per_condition_line
 
 KEYS = ("swd", "kid", "fd", "coverage", "recall", "precision", "density", "msssim_gap",
         "cond_accuracy", "swap_accuracy", "nn_distance",
@@ -136,6 +137,14 @@ def main(run: str, out: Path) -> None:
         print(f"{key} per condition (k = {m.get('k')}): " + "; ".join(
             f"{name} " + ", ".join(f"{c} {v:.2f}" for c, v in pc.items())
             for name, pc in rows_pc.items()))
+    # SWD per condition, each with its ratio to that condition's real baseline
+    swd_rows = {ck["which"]: res.metrics["swd"],
+                **{k: v["metrics"]["swd"] for k, v in others.items()},
+                **{k: v["metrics"]["swd"] for k, v in rows.items()}}
+    for name, m in swd_rows.items():
+        print(f"{name}: {per_condition_line(m)}")
+    print("baseline: SWD per condition: " + ", ".join(
+        f"{c} {fmt(v)}" for c, v in res.metrics["swd"].get("baseline_per_condition", {}).items()))
     for name, mem in (("trained", data["memorization"]), *(
             (k, v["memorization"]) for k, v in rows.items()), *(
             (f"{k} checkpoint", v["memorization"]) for k, v in others.items())):

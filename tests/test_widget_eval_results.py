@@ -71,6 +71,12 @@ def test_table_shows_controls_and_latest_with_ratios_in_a_narrow_dock(qtbot, dat
     u = record["controls"]["untrained"]["metrics"]["swd"]
     assert u["ratio"] > v["ratio"]  # uniform noise is far worse than real copies
     assert table.item(row, table.column_of("untrained")).text().endswith(f"({u['ratio']:.2f}×)")
+    # the SWD value's tooltip names each condition's SWD and its ratio to that condition's baseline
+    s = record["metrics"]["swd"]
+    tip = table.item(row, 1).toolTip()
+    for name in record["class_names"]:
+        r = s["per_condition"][name] / s["baseline_per_condition"][name]
+        assert f"{name} {fmt(s['per_condition'][name])} ({r:.2f}×)" in tip, tip
     # the coverage row: the real baseline, the ratio and the controls' values (issue 10)
     row = table.row_of("coverage")
     c = record["metrics"]["coverage"]

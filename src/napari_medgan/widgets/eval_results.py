@@ -13,6 +13,7 @@ from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from napari_medgan.engine.metrics import EvaluationResult, nearest_training_slices, write_report
+from napari_medgan.engine.metrics.report import per_condition_line
 
 from .output_layers import unique_name
 from .preview import tile
@@ -116,7 +117,10 @@ class MetricsTable(QTableWidget):
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{key}: {tip}")
-                if col == 3:
+                per = per_condition_line(m, f"{label} per condition")
+                if col in (1, 4) and per:  # each condition's value and ratio
+                    item.setToolTip(f"{key}: {tip}\n{per}")
+                elif col == 3:
                     ci = interval(m.get("baseline_ci"))
                     item.setToolTip(f"training real vs held-out real, 95 % CI {ci}")
                 elif len(COLUMNS) - 1 <= col < len(cells) - 1:

@@ -69,10 +69,26 @@ def _gap(ref: Reference, images: np.ndarray, labels: np.ndarray, seed: int) -> d
             "per_condition": per}
 
 
+def _swd_per_condition(ref: Reference, images: np.ndarray, labels: np.ndarray) -> dict:
+    """SWD of each condition's images vs that condition's held-out slices (no interval).
+
+    Pooled SWD mixes conditions: one condition's failure is diluted by the others (and a
+    generator can match the pooled patch statistics with the wrong contrast per condition).
+    """
+    out = {}
+    for c in np.unique(labels):
+        held = ref.heldout[ref.heldout_labels == c]
+        if len(held) and (labels == c).any():
+            out[ref.class_names[int(c)]] = swd(images[labels == c], held, seed=ref.seed).value
+    return out
+
+
 def _point_scores(ref: Reference, images: np.ndarray, labels: np.ndarray,
                   n_boot: int) -> dict[str, Any]:
     s = ref.seed
     out: dict[str, Any] = {"swd": swd(images, ref.heldout, seed=s, n_boot=n_boot).to_dict()}
+    if ref.conditional:
+        out["swd"]["per_condition"] = _swd_per_condition(ref, images, labels)
     out.update(cov.protocol_scores(ref, images, labels, n_boot, s, keys=cov.AT_HELDOUT_COUNTS))
     f = ref.features(images)
     k, kci = kid(f, ref.feats_h, n_boot, s)
@@ -109,7 +125,8 @@ def _distribution(ref: Reference, images: np.ndarray, labels: np.ndarray,
                 vals = [entry["value"]] + [e[key]["per_level"][lvl]["value"] for e in extra]
                 shift = float(np.mean(vals)) - entry["value"]
                 entry["value"] += shift
-                entry["ci"] = [c + shift for c in entry["ci"]]
+                if entry["ci"] is not None:  # None with n_boot = 0
+                    entry["ci"] = [c + shift for c in entry["ci"]]
             per = out[key].get("per_condition")
             if per:
                 for name in per:

@@ -72,6 +72,20 @@ def metrics_table(data: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def per_condition_line(m: dict[str, Any], label: str = "SWD per condition") -> str:
+    """``"SWD per condition: T1 0.071 (1.23×), GM ..."``: each condition's value and its ratio
+    to that condition's real baseline; ``""`` when the metric has no per-condition values."""
+    per, base = m.get("per_condition") or {}, m.get("baseline_per_condition") or {}
+    if not per or not all(isinstance(v, (int, float)) for v in per.values()):
+        return ""
+    cells = []
+    for name, v in per.items():
+        b = base.get(name)
+        r = None if not b or not np.isfinite(v) or b <= 0 else v / b
+        cells.append(f"{name} {fmt(v)} ({_ratio(r)})")
+    return f"{label}: " + ", ".join(cells)
+
+
 def verdict_line(data: dict[str, Any]) -> str:
     mem = data["memorization"]
     if mem["flagged"]:
@@ -123,6 +137,22 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
         "",
         metrics_table(data),
         "",
+    ]
+    swd_rows = {"Generated": data["metrics"].get("swd", {})}
+    for name, row in data.get("other_checkpoints", {}).items():
+        swd_rows[f"{name[0].upper() + name[1:]} checkpoint"] = row["metrics"].get("swd", {})
+    for name, row in data.get("controls", {}).items():
+        swd_rows[name[0].upper() + name[1:]] = row["metrics"].get("swd", {})
+    swd_lines = [(name, per_condition_line(m)) for name, m in swd_rows.items()]
+    if any(text for _, text in swd_lines):
+        lines += [f"- {name}: {text}" for name, text in swd_lines if text]
+        base = data["metrics"]["swd"].get("baseline_per_condition") or {}
+        if base:
+            lines.append("- Real baseline: SWD per condition: "
+                         + ", ".join(f"{k} {fmt(v)}" for k, v in base.items()))
+        lines += ["  (each condition's scored images vs its held-out slices; ratio to that "
+                  "condition's training real vs held-out real)", ""]
+    lines += [
         "## Memorization",
         "",
         verdict_line(data),
