@@ -69,3 +69,28 @@ def notes(monkeypatch):
                     module, name, lambda msg, _lvl=level: seen.append((_lvl, str(msg)))
                 )
     return seen
+
+
+@pytest.fixture(scope="module")
+def mni_slabs():
+    """The demo's kind of split (two held-out slabs per template with a gap) at 32 px."""
+    import torch
+
+    from napari_medgan.engine.holdout import split_dataset
+    from napari_medgan.engine.metrics import prepare_reference
+    from test_metrics_mni import mni_dataset
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ds = mni_dataset()
+        train, held, _ = split_dataset(ds, 0.2, seed=0)
+        t, tl = train.images[:, 0].numpy(), train.labels.numpy()
+        ref = prepare_reference(
+            t, tl, list(train.sources), ds.class_names, heldout=held.images[:, 0].numpy(),
+            heldout_labels=held.labels.numpy(), heldout_groups=list(held.sources), n_boot=50,
+            seed=0, classifier_steps=1,
+        )
+    finally:
+        torch.set_num_threads(before)
+    return {"ref": ref, "t": t, "tl": tl, "ts": train.slice_index.numpy()}

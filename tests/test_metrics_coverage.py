@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
-from napari_medgan.engine.metrics import prepare_reference, score
+from napari_medgan.engine.metrics import score
 from napari_medgan.engine.metrics.coverage import (
     KEYS,
     coverage_scores,
@@ -17,7 +16,7 @@ from napari_medgan.engine.metrics.coverage import (
     kth_radius,
     pairwise_distances,
 )
-from test_metrics_mni import mni_dataset, untrained_samples
+from test_metrics_mni import untrained_samples
 
 
 # ----------------------------------------------------------------- the pure function
@@ -63,73 +62,52 @@ def test_bad_input_is_refused():
 
 
 # ----------------------------------------------------------------- the protocol on MNI slices
-@pytest.fixture(scope="module")
-def mni():
-    """The demo's kind of split (two held-out slabs per template with a gap) at 32 px."""
-    from napari_medgan.engine.holdout import split_dataset
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ds = mni_dataset()
-        train, held, _ = split_dataset(ds, 0.2, seed=0)
-        t, tl = train.images[:, 0].numpy(), train.labels.numpy()
-        ref = prepare_reference(
-            t, tl, list(train.sources), ds.class_names, heldout=held.images[:, 0].numpy(),
-            heldout_labels=held.labels.numpy(), heldout_groups=list(held.sources), n_boot=50,
-            seed=0, classifier_steps=1,
-        )
-    finally:
-        torch.set_num_threads(before)
-    return {"ref": ref, "t": t, "tl": tl, "ts": train.slice_index.numpy()}
-
-
 def _score(ref, images, labels):
     return score(ref, images, labels, controls=False).metrics
 
 
-def test_collapsed_model_scores_far_below_real(mni):
+def test_collapsed_model_scores_far_below_real(mni_slabs):
     """Each condition = one training slice repeated with noise σ = 0.02 (mode collapse)."""
-    t, tl = mni["t"], mni["tl"]
+    t, tl = mni_slabs["t"], mni_slabs["tl"]
     rng = np.random.default_rng(0)
     images = np.concatenate([
         t[tl == c][rng.integers((tl == c).sum())][None] + rng.normal(0, 0.02, (30, *t.shape[1:]))
         for c in range(3)
     ]).astype(np.float32)
-    m = _score(mni["ref"], images, np.repeat(np.arange(3), 30))
+    m = _score(mni_slabs["ref"], images, np.repeat(np.arange(3), 30))
     assert m["recall"]["value"] < 0.1 * m["recall"]["baseline"]
     assert m["coverage"]["value"] < 0.5 * m["coverage"]["baseline"]
     assert m["coverage"]["ci"][1] < m["coverage"]["baseline_ci"][0]  # intervals apart
     assert set(m["coverage"]["per_condition"]) == {"T1", "GM", "WM"}
 
 
-def test_verbatim_slices_score_like_the_real_baseline(mni):
-    m = _score(mni["ref"], mni["t"], mni["tl"])
+def test_verbatim_slices_score_like_the_real_baseline(mni_slabs):
+    m = _score(mni_slabs["ref"], mni_slabs["t"], mni_slabs["tl"])
     for key in ("coverage", "recall"):
         assert 0.8 < m[key]["ratio"] < 1.2, (key, m[key])
     assert m["coverage"]["baseline"] > 0.6 and m["recall"]["baseline"] > 0.1
     assert m["recall"]["baseline"] > 0.1
     # recall compares every training slice of each condition (not H's 13-14): the counts say so
     assert m["recall"]["compared_per_condition"] == {
-        name: int((mni["tl"] == c).sum()) for c, name in enumerate(("T1", "GM", "WM"))}
+        name: int((mni_slabs["tl"] == c).sum()) for c, name in enumerate(("T1", "GM", "WM"))}
 
 
-def test_missing_anatomy_level_lowers_coverage_and_recall(mni):
+def test_missing_anatomy_level_lowers_coverage_and_recall(mni_slabs):
     """The lowest third of every condition's slice levels never made: a missing level."""
-    t, tl, ts = mni["t"], mni["tl"], mni["ts"]
+    t, tl, ts = mni_slabs["t"], mni_slabs["tl"], mni_slabs["ts"]
     keep = np.zeros(len(t), bool)
     for c in range(3):
         mine = tl == c
         keep |= mine & (ts > np.quantile(ts[mine], 1 / 3))
-    full = _score(mni["ref"], t, tl)
-    part = _score(mni["ref"], t[keep], tl[keep])
+    full = _score(mni_slabs["ref"], t, tl)
+    part = _score(mni_slabs["ref"], t[keep], tl[keep])
     assert part["coverage"]["value"] < full["coverage"]["value"] - 0.04
     assert part["recall"]["value"] < full["recall"]["value"] - 0.05
     assert part["recall"]["ratio"] < 0.5  # against training slices at the same counts
 
 
-def test_untrained_generator_covers_nothing(mni):
-    m = _score(mni["ref"], untrained_samples(3, mni["tl"]), mni["tl"])
+def test_untrained_generator_covers_nothing(mni_slabs):
+    m = _score(mni_slabs["ref"], untrained_samples(3, mni_slabs["tl"]), mni_slabs["tl"])
     for key in KEYS:
         assert m[key]["value"] < 0.05, (key, m[key])
     assert m["coverage"]["baseline"] > 0.6 and m["recall"]["baseline"] > 0.1

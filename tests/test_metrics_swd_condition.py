@@ -5,35 +5,12 @@ the verbatim training slices."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 
 from napari_medgan.engine.metrics import prepare_reference, score
 from napari_medgan.engine.metrics.report import per_condition_line
-from test_metrics_mni import mni_dataset, untrained_samples
+from test_metrics_mni import untrained_samples
 
 NAMES = ("T1", "GM", "WM")
-
-
-@pytest.fixture(scope="module")
-def mni():
-    """The demo's kind of split (held-out slabs with a gap) at 32 px; no classifier to speak of."""
-    from napari_medgan.engine.holdout import split_dataset
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        ds = mni_dataset()
-        train, held, _ = split_dataset(ds, 0.2, seed=0)
-        t, tl = train.images[:, 0].numpy(), train.labels.numpy()
-        ref = prepare_reference(
-            t, tl, list(train.sources), ds.class_names, heldout=held.images[:, 0].numpy(),
-            heldout_labels=held.labels.numpy(), heldout_groups=list(held.sources), n_boot=20,
-            seed=0, classifier_steps=1,
-        )
-        yield {"ref": ref, "t": t, "tl": tl}
-    finally:
-        torch.set_num_threads(before)
 
 
 def _ratios(m: dict) -> dict[str, float]:
@@ -41,8 +18,8 @@ def _ratios(m: dict) -> dict[str, float]:
     return {name: per[name] / base[name] for name in per}
 
 
-def test_one_broken_condition_shows_in_its_own_swd_ratio(mni):
-    ref, t, tl = mni["ref"], mni["t"], mni["tl"]
+def test_one_broken_condition_shows_in_its_own_swd_ratio(mni_slabs):
+    ref, t, tl = mni_slabs["ref"], mni_slabs["t"], mni_slabs["tl"]
     verbatim = score(ref, t, tl, controls=False).metrics["swd"]
     broken = t.copy()
     broken[tl == 1] = untrained_samples(3, tl)[tl == 1]  # GM from an untrained generator
@@ -64,8 +41,8 @@ def test_one_broken_condition_shows_in_its_own_swd_ratio(mni):
     assert per_condition_line({"value": 1.0}) == ""
 
 
-def test_unconditional_reference_has_no_per_condition_swd(mni):
-    t = mni["t"]
+def test_unconditional_reference_has_no_per_condition_swd(mni_slabs):
+    t = mni_slabs["t"]
     one = prepare_reference(t[::2], None, None, heldout=t[1::2], n_boot=0, seed=0,
                             classifier_steps=1)  # n_boot = 0: no intervals, no crash
     m = score(one, t[::3], None, controls=False).metrics["swd"]
