@@ -66,6 +66,20 @@ def test_lock_is_exclusive_and_names_its_holder(tmp_path):
     RunLock(tmp_path).acquire().release()  # free again
 
 
+def test_release_after_the_exit_finalizer_leaves_other_files_alone(tmp_path):
+    # at interpreter exit the lock's finalizer closes its file before a training generator
+    # is closed; the generator's release must not close the number again (it may be reused)
+    lock = RunLock(tmp_path).acquire()
+    lock._finalizer()  # what interpreter exit does
+    other = os.open(tmp_path / "other", os.O_CREAT | os.O_RDWR)
+    try:
+        lock.release()  # no error, and the other file stays open
+        os.fstat(other)
+    finally:
+        os.close(other)
+    RunLock(tmp_path).acquire().release()  # and the folder is free
+
+
 def test_second_trainer_refused_before_touching_checkpoints(tmp_path, dataset):
     first = Trainer(tiny_config(tmp_path, steps=3), dataset, owner="first trainer")
     with pytest.raises(RunBusyError, match="first trainer"):

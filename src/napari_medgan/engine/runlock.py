@@ -126,9 +126,11 @@ class RunLock:
             if self._fd is None:
                 return
             fd, self._fd = self._fd, None
-            if self._finalizer is not None:
-                self._finalizer.detach()
-                self._finalizer = None
+            finalizer, self._finalizer = self._finalizer, None
+            if finalizer is not None and finalizer.detach() is None:
+                # the finalizer already closed it (at interpreter exit, before a training
+                # generator was closed): the number may belong to another file by now
+                return
             try:
                 _write_info(fd, "")  # nobody holds it now; a crash would leave stale text only
             except OSError:
