@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .config import CLASS_INPUTS
+from .config import ARCHS, CLASS_INPUTS
 
 
 def channels_at(resolution: int, size: int, base: int, cap: int) -> int:
@@ -104,7 +104,6 @@ class Generator(nn.Module):
         self.z_dim, self.size, self.num_classes = z_dim, size, num_classes
         self.conditional = num_classes > 1
         c0 = channels_at(4, size, base_channels, max_channels)
-        self.class_input = class_input
         self.embed, code_width = (
             class_code(class_input, num_classes, z_dim) if self.conditional else (None, 0)
         )
@@ -238,7 +237,6 @@ class FastGenerator(nn.Module):
         # the class enters twice: beside the latent (so samples follow their condition from
         # the first steps: CBN gains start equal for every class) and through the per-layer
         # conditional BatchNorm (so the class can modulate contrast at every scale)
-        self.class_input = class_input
         self.embed, code_width = (
             class_code(class_input, num_classes, z_dim) if self.conditional else (None, 0)
         )
@@ -340,9 +338,6 @@ class BatchNormDiscriminator(nn.Module):
             planes = F.one_hot(labels, self.num_classes).to(x.dtype)[:, :, None, None]
             x = torch.cat([x, planes.expand(-1, -1, *x.shape[-2:])], dim=1)
         return self.main(x).flatten()
-
-
-ARCHS = ("dcgan", "upconv")
 
 
 def build_generator(
