@@ -75,19 +75,17 @@ def kth_radius(self_dist: np.ndarray, k: int) -> np.ndarray:
         raise ValueError(f"k = {k} needs at least k + 1 = {k + 1} items per set, got {n}")
     d = np.array(self_dist, np.float64, copy=True)
     np.fill_diagonal(d, np.inf)
-    return np.partition(d, k - 1, axis=1)[:, k - 1]
+    return _kth_nearest(d, k)
+
+
+def _kth_nearest(dist: np.ndarray, k: int) -> np.ndarray:
+    """Per row of ``dist``, its ``k``-th smallest entry."""
+    return np.partition(dist, k - 1, axis=1)[:, k - 1]
 
 
 def _scores(d_rf: np.ndarray, r_real: np.ndarray, r_fake: np.ndarray, k: int) -> dict[str, float]:
     """The four scores from real-to-fake distances and the two sets' k-NN radii."""
-    in_real = d_rf < r_real[:, None]  # fake j inside real i's ball
-    in_fake = d_rf < r_fake[None, :]  # real i inside fake j's ball
-    return {
-        "coverage": float(in_real.any(1).mean()),
-        "recall": float(in_fake.any(1).mean()),
-        "precision": float(in_real.any(0).mean()),
-        "density": float(in_real.sum(0).mean() / k),
-    }
+    return _pooled([(None, d_rf, r_real, r_fake, k)])
 
 
 def _radii(real: np.ndarray, fake: np.ndarray, k: int,
@@ -98,7 +96,7 @@ def _radii(real: np.ndarray, fake: np.ndarray, k: int,
         other = np.asarray(radius_feats).reshape(len(radius_feats), -1)
         if len(other) < k:
             raise ValueError(f"k = {k} needs at least {k} radius items, got {len(other)}")
-        r_real = np.partition(pairwise_distances(real, other), k - 1, axis=1)[:, k - 1]
+        r_real = _kth_nearest(pairwise_distances(real, other), k)
     return r_real, kth_radius(pairwise_distances(fake, fake), k)
 
 
@@ -190,8 +188,7 @@ def _condition_parts(ref: Any, images: np.ndarray, labels: np.ndarray, k: int) -
             continue
         key = (int(c), kc)
         if key not in ref.coverage_radii:  # depends on the real data only: computed once
-            ref.coverage_radii[key] = np.partition(pairwise_distances(h, t), kc - 1,
-                                                   axis=1)[:, kc - 1]
+            ref.coverage_radii[key] = _kth_nearest(pairwise_distances(h, t), kc)
         r_fake = kth_radius(pairwise_distances(f, f), kc)
         parts.append((ref.class_names[int(c)], pairwise_distances(h, f),
                       ref.coverage_radii[key], r_fake, kc))
@@ -207,6 +204,7 @@ def _pooled(parts: list[tuple], picks: list[tuple[np.ndarray, np.ndarray]] | Non
         if picks is not None:
             ir, jf = picks[j]
             d, rr, rf = d[np.ix_(ir, jf)], rr[ir], rf[jf]
+        # fake j inside real i's ball; real i inside fake j's ball
         in_real, in_fake = d < rr[:, None], d < rf[None, :]
         cov += in_real.any(1).sum()
         rec += in_fake.any(1).sum()
@@ -214,8 +212,8 @@ def _pooled(parts: list[tuple], picks: list[tuple[np.ndarray, np.ndarray]] | Non
         dens += in_real.sum(0).sum() / kc
         n_real += d.shape[0]
         n_fake += d.shape[1]
-    return {"coverage": cov / n_real, "recall": rec / n_real, "precision": prec / n_fake,
-            "density": dens / n_fake}
+    return {"coverage": float(cov / n_real), "recall": float(rec / n_real),
+            "precision": float(prec / n_fake), "density": float(dens / n_fake)}
 
 
 def protocol_scores(ref: Any, images: np.ndarray, labels: np.ndarray, n_boot: int, seed: int,
