@@ -114,10 +114,10 @@ class MetricsTable(QTableWidget):
             ]
             cells += [other_cell(rows.get(key)) for _, _, rows in extra]
             cells.append(BETTER.get(m.get("better", ""), m.get("better", "")))
+            per = per_condition_line(m, f"{label} per condition")
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{key}: {tip}")
-                per = per_condition_line(m, f"{label} per condition")
                 if col in (1, 4) and per:  # each condition's value and ratio
                     item.setToolTip(f"{key}: {tip}\n{per}")
                 elif col == 3:
