@@ -339,13 +339,15 @@ def make_runner(method, args, train_ds, overrides, tmp):
     if method == "dcgan":
         bf16 = overrides.get("precision") == "bf16"
         n_cls = len(train_ds.class_names)
-        return DCGANRunner(train_ds.images, train_ds.labels, n_cls, args.size, bf16=bf16)
+        return DCGANRunner(
+            train_ds.images, train_ds.labels, n_cls, args.size, seed=args.seed, bf16=bf16
+        )
     cfg = TrainConfig(size=args.size, device="cpu")  # --preset none: the plain defaults
     if args.preset != "none":
         from napari_medgan.engine.config import preset
 
         cfg = preset(args.preset, size=args.size).replace(device="cpu")
-    cfg = cfg.replace(**overrides)
+    cfg = cfg.replace(**{"seed": args.seed, **overrides})
     return ProjectRunner(train_ds, cfg, str(tmp))
 
 
@@ -432,6 +434,7 @@ def main(argv=None) -> int:
     p.add_argument("--label", default=None, help="what the run is, for the report's table")
     p.add_argument("--extra-scores", default="", help="also score raw G / stale-BN EMA: raw,stale")
     p.add_argument("--size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0, help="training seed (both methods)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--budgets", default="90,180", help="CPU seconds, comma separated")
     p.add_argument("--holdout", type=float, default=0.2)
