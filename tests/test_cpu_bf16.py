@@ -29,3 +29,17 @@ def test_training_in_bf16_on_cpu_keeps_fp32_weights(tmp_path):
     before = [p.detach().clone() for p in trainer.G.parameters()]
     trainer.close()
     assert any(not torch.equal(a, b) for a, b in zip(before, Trainer(cfg, ds).G.parameters()))
+
+
+def test_conditional_batchnorm_keeps_bf16_activations():
+    """The class gain and bias join in the activations' dtype: an fp32 embedding must not turn
+    the rest of each generator layer (and its backward) into fp32 under bf16 autocast."""
+    from napari_medgan.engine.models import build_models
+
+    g, _ = build_models(32, 3, 16, 8, 32, "dcgan", True, "onehot", "batchnorm")
+    dtypes = []
+    for norm in g.norms:
+        norm.register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g(torch.randn(4, 16), torch.tensor([0, 1, 2, 0]))
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes)

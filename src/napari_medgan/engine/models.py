@@ -214,7 +214,9 @@ class ConditionalBatchNorm(nn.Module):
         x = self.bn(x)
         if self.embed is None:
             return x
-        gain, bias = self.embed(labels).chunk(2, dim=1)
+        # in the activations' dtype: under bf16/fp16 autocast the fp32 embedding would otherwise
+        # promote every later elementwise op of the layer (and its backward) to fp32
+        gain, bias = self.embed(labels).to(x.dtype).chunk(2, dim=1)
         return x * gain[:, :, None, None] + bias[:, :, None, None]
 
 
