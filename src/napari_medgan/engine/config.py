@@ -80,6 +80,11 @@ class TrainConfig:
         always has it).
     channels_last : bool
         Channels-last memory layout (faster convolutions on some CPUs and on GPUs).
+    compile : bool
+        Compile the generator and discriminator with ``torch.compile`` (``engine.compiling``):
+        about 1.15× the images per CPU-second on the test CPU after a one-off compilation of one
+        to three minutes; worth it for runs longer than ~20 minutes. Where compiling is not
+        possible training runs without it.
     precision : str
         ``"auto"`` (bf16 on GPUs that support it, fp16 + loss scaling on older GPUs, fp32 on
         CPU/MPS), or one of ``"bf16"``, ``"fp16"``, ``"fp32"``.
@@ -145,6 +150,7 @@ class TrainConfig:
     discriminator: str = "batchnorm"
     d_spectral_norm: bool = True
     channels_last: bool = False
+    compile: bool = False
     precision: str = "auto"
     ct_window: tuple[float, float] | None = None
     ema_decay: float = 0.999

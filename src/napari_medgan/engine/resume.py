@@ -32,6 +32,7 @@ ALLOWED_CHANGES = frozenset(
         "keep_checkpoints",
         "score_every",  # how often the held-out score is taken; the split itself is kept
         "device",
+        "compile",  # how the same networks are executed
         "out_dir",
     }
 )

@@ -35,6 +35,7 @@ from .checkpoint import (
     mark_best,
     save_checkpoint,
 )
+from .compiling import compile_networks
 from .config import TrainConfig
 from .data import SliceDataset
 from .devices import grad_scaler, precision_for, resolve_device
@@ -288,6 +289,8 @@ class Trainer:
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in (self.G, self.D, self.G_ema):
             net.to(dev, memory_format=layout)
+        if cfg.compile:  # after the EMA copy: sampling and previews stay eager
+            compile_networks(self.G, self.D)
         betas = (float(cfg.beta1), float(cfg.beta2))  # torch refuses an int beside a float
         fused = {"fused": True} if dev.type == "cuda" else {}  # one kernel per step on GPU
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=betas, **fused)
