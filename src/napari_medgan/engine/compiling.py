@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 def compile_networks(*nets: nn.Module) -> bool:
     """Compile each network's ``forward`` in place; False (and eager networks) if unavailable."""
     try:
-        import torch._dynamo
+        import torch._dynamo as dynamo
 
-        torch._dynamo.config.suppress_errors = True  # a failed compile runs the eager code
+        dynamo.config.suppress_errors = True  # a failed compile runs the eager code
         compiled = [torch.compile(net.forward, dynamic=False) for net in nets]
     except Exception as exc:  # e.g. "Dynamo is not supported on this Python"
         log.warning("torch.compile unavailable (%s); training without it", exc)
