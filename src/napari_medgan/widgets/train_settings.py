@@ -24,7 +24,11 @@ from napari_medgan.engine import (
     resolve_device,
 )
 from napari_medgan.engine.config import (
+    ARCHS,
+    CLASS_INPUTS,
+    DISCRIMINATORS,
     MAX_HOLDOUT_SLABS,
+    PRECISIONS,
     PRESETS,
     RECIPE_KEYS,
     preset,
@@ -42,6 +46,19 @@ TIPS = {
     "r1_gamma": "R1 gradient penalty weight on real images; 0 disables it",
     "ada_target": "adaptive augmentation: raise the augmentation probability while "
     "E[sign D(real)] exceeds this (0: fixed probability)",
+    "arch": "dcgan: transposed convolutions, class-conditional BatchNorm (the preset's); "
+    "upconv: nearest upsampling + 3x3 convolutions (older checkpoints)",
+    "class_input": "how the condition enters the generator: a one-hot code (the preset's) or "
+    "a learned embedding",
+    "discriminator": "batchnorm: DCGAN's, the class as input planes (the preset's); projection: "
+    "spectral norm, minibatch std and a class projection head",
+    "precision": "auto: bf16 on GPUs that support it, fp16 + loss scaling on older GPUs, fp32 "
+    "on CPU/MPS",
+    "augment_p": "augmentation probability per image: the start value with adaptive "
+    "augmentation, the fixed value without (ada target 0)",
+    "d_spectral_norm": "spectral normalisation of the dcgan projection discriminator",
+    "channels_last": "channels-last memory layout: faster convolutions on GPUs and some CPUs",
+    "z_dim": "size of the generator's latent vector",
     "ema_decay": "moving average of the generator used for previews and sampling",
     "min_foreground": "skip slices with less than this fraction of foreground",
     "preview_every": "update the preview layer every this many steps",
@@ -93,6 +110,10 @@ def _basic_widgets() -> dict[str, mw.Widget]:
 
 def _advanced_widgets() -> dict[str, mw.Widget]:
     return {
+        "arch": mw.ComboBox(choices=list(ARCHS)),
+        "class_input": mw.ComboBox(choices=list(CLASS_INPUTS)),
+        "discriminator": mw.ComboBox(choices=list(DISCRIMINATORS)),
+        "precision": mw.ComboBox(choices=list(PRECISIONS)),
         "lr_g": _float(1e-6, 0.99, 1e-5),
         "lr_d": _float(1e-6, 0.99, 1e-5),
         "beta1": _float(0.0, 0.999, 0.01),
@@ -100,10 +121,13 @@ def _advanced_widgets() -> dict[str, mw.Widget]:
         "r1_gamma": _float(0.0, 1000.0, 0.1),
         "r1_every": _spin(1, 1000),
         "ada_target": _float(0.0, 0.99, 0.05),
+        "augment_p": _float(0.0, 1.0, 0.05),
         "ema_decay": _float(0.0, 0.9999, 0.0001),
         "z_dim": _spin(1, 4096),
         "base_channels": _spin(1, 1024),
         "max_channels": _spin(1, 4096),
+        "d_spectral_norm": mw.CheckBox(),
+        "channels_last": mw.CheckBox(),
         "min_foreground": _float(0.0, 0.99, 0.01),
         "preview_every": _spin(0, 1_000_000, 10),
         "checkpoint_every": _spin(0, 1_000_000, 100),

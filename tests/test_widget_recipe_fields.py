@@ -1,0 +1,58 @@
+"""The Train widget's recipe menus (arch, class input, discriminator, precision) and extras."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_medgan.engine import TrainConfig
+from napari_medgan.engine.config import ARCHS, CLASS_INPUTS, DISCRIMINATORS, PRECISIONS, preset
+
+pytestmark = pytest.mark.gui
+MENUS = {
+    "arch": ARCHS,
+    "class_input": CLASS_INPUTS,
+    "discriminator": DISCRIMINATORS,
+    "precision": PRECISIONS,
+}
+
+
+def test_recipe_menus_follow_the_preset_and_edit_config(qtbot):
+    from napari_medgan.widgets.train_settings import TIPS, TrainSettings
+
+    config = TrainConfig(
+        device="cpu", out_dir="run", arch="upconv", class_input="embedding",
+        discriminator="projection", precision="fp16", channels_last=True, augment_p=0.5,
+    )  # fmt: skip
+    w = TrainSettings(config)
+    qtbot.addWidget(w)
+    for name, choices in MENUS.items():
+        assert tuple(w.fields[name].choices) == choices
+        assert TIPS[name] and w.fields[name].tooltip == TIPS[name]
+    # the form shows the config it was given
+    shown = {n: w.fields[n].value for n in (*MENUS, "channels_last", "augment_p")}
+    assert shown == {
+        "arch": "upconv", "class_input": "embedding", "discriminator": "projection",
+        "precision": "fp16", "channels_last": True, "augment_p": 0.5,
+    }  # fmt: skip
+    w.preset.value = "gpu"  # choosing a preset sets the menus from its recipe
+    recipe = preset("gpu")
+    for name in (*MENUS, "channels_last", "augment_p"):
+        assert w.fields[name].value == getattr(recipe, name) == getattr(w.config, name), name
+    assert w.config is config  # edited in place
+    w.fields["arch"].value = "upconv"  # every menu still overrides the preset
+    w.fields["precision"].value = "fp32"
+    w.fields["discriminator"].value = "projection"
+    w.fields["class_input"].value = "embedding"
+    w.fields["channels_last"].value = False
+    w.fields["z_dim"].value = 64
+    w.fields["beta1"].value = 0.0
+    assert (config.arch, config.precision, config.discriminator, config.class_input) == (
+        "upconv",
+        "fp32",
+        "projection",
+        "embedding",
+    )
+    assert (config.channels_last, config.z_dim, config.beta1) == (False, 64, 0.0)
+    config.validate()
+    w.preset.value = "cpu"
+    assert (config.arch, config.precision, config.channels_last) == ("dcgan", "auto", False)
