@@ -111,7 +111,8 @@ def test_bad_setting_one_line_exit_2(argv, match, tmp_path, capsys):
 
 def test_resume_refuses_a_recipe_change(tmp_path, capsys):
     name, data, spacing = mni_arrays()[0]
-    scan = str(write_nifti(tmp_path / "t1.nii.gz", ImageData(data=data, spacing=spacing, origin=(0.0, 0.0, 0.0), name=name)))
+    image = ImageData(data=data, spacing=spacing, origin=(0.0, 0.0, 0.0), name=name)
+    scan = str(write_nifti(tmp_path / "t1.nii.gz", image))
     run = tmp_path / "run"
     tiny = ["--size", "32", "--batch-size", "4", "--device", "cpu", "--quiet", "--out", str(run)]
     assert main(["train", scan, "--steps", "2", "--holdout", "0", *tiny]) == 0

@@ -1,4 +1,4 @@
-"""``--set KEY=VALUE``: any :class:`~napari_medgan.engine.TrainConfig` setting from the command line.
+"""``--set KEY=VALUE``: any :class:`~napari_medgan.engine.TrainConfig` setting from the CLI.
 
 The named options of ``train`` and ``demo`` cover the settings people change most; ``--set``
 reaches every other field of the run's configuration (Adam betas, latent size, EMA decay, R1
@@ -111,9 +111,7 @@ def add_set_option(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="set any training setting by its name, e.g. --set beta1=0.0 --set z_dim=64 "
         "--set channels_last=true --set augment=translation,gamma (repeatable; applied on top "
-        "of the preset, the named options above win over it; keys: "
-        + ", ".join(settable())
-        + ")",
+        "of the preset, the named options above win over it; keys: " + ", ".join(settable()) + ")",
     )
 
 
