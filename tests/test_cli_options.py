@@ -126,3 +126,16 @@ def test_resume_refuses_a_recipe_change(tmp_path, capsys):
         line = error_line(capsys, [*resume, *extra])
         assert "cannot resume" in line and setting in line, line
     assert (run / "latest").read_text().strip() == "step_0000002"  # nothing trained
+
+
+def test_settings_table_in_docs_lists_every_field_with_a_real_option():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
+    names = [cells[0].strip().strip("`") for cells in rows]
+    assert names == list(settable())  # every setting, in TrainConfig's order
+    options = build_parser()._subparsers._group_actions[0].choices["train"]._option_string_actions
+    for cells in rows:
+        option = cells[2].strip().strip("`")
+        assert option in options, option

@@ -56,3 +56,16 @@ def test_recipe_menus_follow_the_preset_and_edit_config(qtbot):
     config.validate()
     w.preset.value = "cpu"
     assert (config.arch, config.precision, config.channels_last) == ("dcgan", "auto", False)
+
+
+def test_settings_table_in_docs_names_the_widget_section_of_each_field(qtbot):
+    from pathlib import Path
+
+    from napari_medgan.widgets.train_settings import _advanced_widgets, _basic_widgets
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
+    documented = {c[0].strip().strip("`"): c[3].strip() for c in rows}
+    basic, advanced = set(_basic_widgets()), set(_advanced_widgets())
+    for name, where in documented.items():
+        assert (name in basic, name in advanced) == (where == "basic", where == "advanced"), name
