@@ -61,11 +61,35 @@ def test_recipe_menus_follow_the_preset_and_edit_config(qtbot):
 def test_settings_table_in_docs_names_the_widget_section_of_each_field(qtbot):
     from pathlib import Path
 
-    from napari_medgan.widgets.train_settings import _advanced_widgets, _basic_widgets
+    from napari_medgan.widgets.train_fields import advanced_widgets, basic_widgets
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
     documented = {c[0].strip().strip("`"): c[3].strip() for c in rows}
-    basic, advanced = set(_basic_widgets()), set(_advanced_widgets())
+    basic, advanced = set(basic_widgets()), set(advanced_widgets())
     for name, where in documented.items():
         assert (name in basic, name in advanced) == (where == "basic", where == "advanced"), name
+
+
+def test_ct_window_field_sets_the_window_and_refuses_unreadable_text(qtbot):
+    from napari_medgan.engine import ConfigError
+    from napari_medgan.widgets.train_settings import TrainSettings
+
+    w = TrainSettings(TrainConfig(device="cpu", out_dir="run", ct_window=(-1000.0, 3000.0)))
+    qtbot.addWidget(w)
+    field = w.fields["ct_window"]
+    assert field.value == "-1000,3000"
+    field.value = "-200, 400"
+    assert w.config.ct_window == (-200.0, 400.0)
+    field.value = ""
+    assert w.config.ct_window is None  # the default window
+    field.value = "bone"
+    assert "ff6b6b" in field.native.styleSheet()  # marked at once
+    w.preset.value = "gpu"  # a refresh keeps what was typed, and Start would refuse it
+    assert field.value == "bone"
+    with pytest.raises(ConfigError, match="ct_window"):
+        w.config.validate()
+    field.value = "400,-200"
+    assert field.native.styleSheet() == ""
+    with pytest.raises(ConfigError, match="LOW < HIGH"):
+        w.config.validate()
