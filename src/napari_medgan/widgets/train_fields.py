@@ -73,6 +73,12 @@ def _float(lo: float, hi: float, step: float) -> mw.FloatSpinBox:
     return mw.FloatSpinBox(min=lo, max=hi, step=step)
 
 
+def _window_edit() -> mw.LineEdit:
+    edit = mw.LineEdit()
+    edit.native.setPlaceholderText("default: -1000,2000 HU")
+    return edit
+
+
 def basic_widgets() -> dict[str, mw.Widget]:
     return {
         "device": mw.ComboBox(choices=available_devices()),
@@ -108,7 +114,7 @@ def advanced_widgets() -> dict[str, mw.Widget]:
         "d_spectral_norm": mw.CheckBox(),
         "channels_last": mw.CheckBox(),
         "min_foreground": _float(0.0, 0.99, 0.01),
-        "ct_window": mw.LineEdit(),
+        "ct_window": _window_edit(),
         "preview_every": _spin(0, 1_000_000, 10),
         "checkpoint_every": _spin(0, 1_000_000, 100),
         "holdout_slabs": _spin(1, MAX_HOLDOUT_SLABS),
