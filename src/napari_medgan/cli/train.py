@@ -11,6 +11,7 @@ from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.config import (
     ARCHS,
     CLASS_INPUTS,
+    CPU_STEPS,
     DISCRIMINATORS,
     MAX_HOLDOUT_SLABS,
     PRECISIONS,
@@ -70,7 +71,12 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     p.add_argument(
         "--size", type=int, choices=SIZES, help=f"training resolution (default {d.size})"
     )
-    p.add_argument("--steps", type=positive_int, help=f"training steps (default {d.steps})")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help=f"training steps (default: the preset's, {CPU_STEPS[64]} for cpu at 64 px, "
+        f"{preset('gpu').steps} for gpu)",
+    )
     p.add_argument("--batch-size", type=positive_int, help=f"batch size (default {d.batch_size})")
     p.add_argument("--lr-g", type=float, help=f"generator learning rate (default {d.lr_g})")
     p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default {d.lr_d})")
