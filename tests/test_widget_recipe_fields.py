@@ -89,6 +89,8 @@ def test_ct_window_field_sets_the_window_and_refuses_unreadable_text(qtbot):
     assert field.value == "bone"
     with pytest.raises(ConfigError, match="ct_window"):
         w.config.validate()
+    w.apply(ct_window=(-500.0, 500.0))  # set from code (e.g. a resumed run): shown, unmarked
+    assert (field.value, field.native.styleSheet()) == ("-500,500", "")
     field.value = "400,-200"
     assert field.native.styleSheet() == ""
     with pytest.raises(ConfigError, match="LOW < HIGH"):

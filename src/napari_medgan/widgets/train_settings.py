@@ -110,6 +110,7 @@ class TrainSettings(QWidget):
                     value = window_text(value)
                     if value is None:  # an unreadable entry: keep the user's text on show
                         continue
+                    widget.native.setStyleSheet("")
                 elif name == "device" and value not in widget.choices:
                     widget.choices = (*widget.choices, value)
                 try:
