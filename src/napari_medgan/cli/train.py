@@ -9,7 +9,12 @@ from pathlib import Path
 from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
 from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.config import (
+    ARCHS,
+    CLASS_INPUTS,
+    CPU_STEPS,
+    DISCRIMINATORS,
     MAX_HOLDOUT_SLABS,
+    PRECISIONS,
     PRESETS,
     ConfigError,
     preset,
@@ -21,6 +26,7 @@ from napari_medgan.engine.runlock import check_free
 
 from .cohort import add_cohort_options, prepare_cohort
 from .common import CLIError, load_volumes, positive_int
+from .overrides import add_set_option, overrides
 from .training import run_in_terminal
 
 
@@ -65,7 +71,12 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     p.add_argument(
         "--size", type=int, choices=SIZES, help=f"training resolution (default {d.size})"
     )
-    p.add_argument("--steps", type=positive_int, help=f"training steps (default {d.steps})")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help=f"training steps (default: the preset's, {CPU_STEPS[64]} for cpu at 64 px, "
+        f"{preset('gpu').steps} for gpu)",
+    )
     p.add_argument("--batch-size", type=positive_int, help=f"batch size (default {d.batch_size})")
     p.add_argument("--lr-g", type=float, help=f"generator learning rate (default {d.lr_g})")
     p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default {d.lr_d})")
@@ -89,6 +100,30 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         type=float,
         help=f"adaptive augmentation target of E[sign D(real)], 0: fixed probability "
         f"(default {d.ada_target})",
+    )
+    p.add_argument(
+        "--arch",
+        choices=ARCHS,
+        help=f"network architecture (default {d.arch}): dcgan = transposed convolutions and "
+        "class-conditional BatchNorm; upconv = nearest upsampling + 3x3 convolutions",
+    )
+    p.add_argument(
+        "--class-input",
+        choices=CLASS_INPUTS,
+        help=f"how the condition enters the generator (default {d.class_input}): a one-hot "
+        "code or a learned embedding",
+    )
+    p.add_argument(
+        "--discriminator",
+        choices=DISCRIMINATORS,
+        help=f"discriminator (default {d.discriminator}): batchnorm = DCGAN's, the class as "
+        "input planes; projection = spectral norm, minibatch std and a class projection head",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help=f"arithmetic (default {d.precision}: bf16 on GPUs that support it, fp16 + loss "
+        "scaling on older GPUs, fp32 on CPU/MPS)",
     )
     p.add_argument(
         "--ct-window",
@@ -143,12 +178,13 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         help=f"steps between held-out scores; the best-scoring checkpoint is kept as 'best' "
         f"(default {d.score_every}; 0: never)",
     )
+    add_set_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
-    """Apply the options that were given on top of ``base`` and validate."""
-    changes = {}
+    """Apply ``--set`` and then the named options that were given on top of ``base``; validate."""
+    changes = overrides(args)
     for name in (
         "size",
         "steps",
@@ -168,6 +204,10 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         "holdout",
         "holdout_slabs",
         "score_every",
+        "arch",
+        "class_input",
+        "discriminator",
+        "precision",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -212,9 +252,11 @@ NON_RECIPE = (
 def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
     """``base`` with the recipe of ``--preset`` (auto: from the device) at ``--size``."""
     name = getattr(args, "preset", "auto") or "auto"
+    sets = overrides(args)
     if name == "auto":
-        name = preset_for_device(resolve_device(args.device or base.device).type)
-    recipe = preset(name, size=args.size)
+        device = args.device or sets.get("device") or base.device
+        name = preset_for_device(resolve_device(device).type)
+    recipe = preset(name, size=args.size or sets.get("size"))
     return recipe.replace(**{k: getattr(base, k) for k in NON_RECIPE})
 
 

@@ -14,48 +14,23 @@ from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from napari_medgan.engine import (
-    AUGMENT_OPS,
-    LOSSES,
-    SIZES,
     ConfigError,
     TrainConfig,
-    available_devices,
     default_for_device,
     resolve_device,
 )
-from napari_medgan.engine.config import (
-    MAX_HOLDOUT_SLABS,
-    PRESETS,
-    RECIPE_KEYS,
-    preset,
-    preset_for_device,
+from napari_medgan.engine.config import PRESETS, RECIPE_KEYS, preset, preset_for_device
+
+from .train_fields import (
+    BAD_WINDOW,
+    TIPS,
+    advanced_widgets,
+    basic_widgets,
+    field_value,
+    window_text,
 )
 
-AXES = {"axial (0)": 0, "coronal (1)": 1, "sagittal (2)": 2}
 DEVICE_KEYS = ("size", "steps", "batch_size", "base_channels", "max_channels")
-TIPS = {
-    "size": "training resolution in pixels (square); slices keep their aspect ratio",
-    "steps": "total discriminator/generator updates",
-    "loss": "nonsaturating (default), minimax (the original GAN game) or hinge",
-    "augment": "differentiable augmentation for small data, applied to real and fake",
-    "slice_axis": "axis of 3D volumes along which 2D slices are taken (z, y, x order)",
-    "r1_gamma": "R1 gradient penalty weight on real images; 0 disables it",
-    "ada_target": "adaptive augmentation: raise the augmentation probability while "
-    "E[sign D(real)] exceeds this (0: fixed probability)",
-    "ema_decay": "moving average of the generator used for previews and sampling",
-    "min_foreground": "skip slices with less than this fraction of foreground",
-    "preview_every": "update the preview layer every this many steps",
-    "out_dir": "run folder for checkpoints; a folder that holds a run is resumed",
-    "checkpoint_every": "save a checkpoint every this many steps (also on stop and at the end)",
-    "holdout": "share of each condition's slices never trained on, used to score the model "
-    "(whole scans when a condition has several, else a slab with a gap); 0: none, and then "
-    "quality and memorization cannot be told apart",
-    "holdout_slabs": "held-out slabs per scan when a condition has a single scan, spread "
-    "along the slice axis: more slabs show the reference more of the anatomy, each costs "
-    "training slices (the gap beside it)",
-    "score_every": "score the model on the held-out slices every this many steps and keep "
-    "the best checkpoint (0: never)",
-}
 
 
 def new_run_dir(root: Path | None = None) -> Path:
@@ -67,51 +42,6 @@ def new_run_dir(root: Path | None = None) -> Path:
         i += 1
         path = base.with_name(f"{base.name}-{i}")
     return path
-
-
-def _spin(lo: int, hi: int, step: int = 1) -> mw.SpinBox:
-    return mw.SpinBox(min=lo, max=hi, step=step)
-
-
-def _float(lo: float, hi: float, step: float) -> mw.FloatSpinBox:
-    return mw.FloatSpinBox(min=lo, max=hi, step=step)
-
-
-def _basic_widgets() -> dict[str, mw.Widget]:
-    return {
-        "device": mw.ComboBox(choices=available_devices()),
-        "size": mw.ComboBox(choices=list(SIZES)),
-        "steps": _spin(1, 10_000_000, 100),
-        "batch_size": _spin(1, 4096),
-        "loss": mw.ComboBox(choices=list(LOSSES)),
-        "slice_axis": mw.ComboBox(choices=list(AXES.items())),
-        "augment": mw.Select(choices=list(AUGMENT_OPS), allow_multiple=True),
-        "holdout": _float(0.0, 0.5, 0.05),
-        "out_dir": mw.FileEdit(mode="d"),
-    }
-
-
-def _advanced_widgets() -> dict[str, mw.Widget]:
-    return {
-        "lr_g": _float(1e-6, 0.99, 1e-5),
-        "lr_d": _float(1e-6, 0.99, 1e-5),
-        "beta1": _float(0.0, 0.999, 0.01),
-        "beta2": _float(0.0, 0.9999, 0.0001),
-        "r1_gamma": _float(0.0, 1000.0, 0.1),
-        "r1_every": _spin(1, 1000),
-        "ada_target": _float(0.0, 0.99, 0.05),
-        "ema_decay": _float(0.0, 0.9999, 0.0001),
-        "z_dim": _spin(1, 4096),
-        "base_channels": _spin(1, 1024),
-        "max_channels": _spin(1, 4096),
-        "min_foreground": _float(0.0, 0.99, 0.01),
-        "preview_every": _spin(0, 1_000_000, 10),
-        "checkpoint_every": _spin(0, 1_000_000, 100),
-        "holdout_slabs": _spin(1, MAX_HOLDOUT_SLABS),
-        "score_every": _spin(0, 1_000_000, 50),
-        "keep_checkpoints": _spin(1, 1000),
-        "seed": _spin(0, 2**31 - 1),
-    }
 
 
 class TrainSettings(QWidget):
@@ -134,7 +64,7 @@ class TrainSettings(QWidget):
         self.config = config
         self._updating = False
         self.fields: dict[str, mw.Widget] = {}
-        basic, advanced = _basic_widgets(), _advanced_widgets()
+        basic, advanced = basic_widgets(), advanced_widgets()
         self.fields.update(basic)
         self.fields.update(advanced)
         self.device_note = QLabel()
@@ -176,6 +106,11 @@ class TrainSettings(QWidget):
                 value: Any = getattr(self.config, name)
                 if name == "augment":
                     value = list(value)
+                elif name == "ct_window":
+                    value = window_text(value)
+                    if value is None:  # an unreadable entry: keep the user's text on show
+                        continue
+                    widget.native.setStyleSheet("")
                 elif name == "device" and value not in widget.choices:
                     widget.choices = (*widget.choices, value)
                 try:
@@ -196,11 +131,11 @@ class TrainSettings(QWidget):
     def _on_change(self, name: str, value: Any) -> None:
         if self._updating:
             return
-        if name == "augment":
-            value = tuple(value)
-        elif name == "out_dir":
-            value = str(value)
+        value = field_value(name, value)
         setattr(self.config, name, value)
+        if name == "ct_window":  # the one typed field: mark an unreadable entry at once
+            bad = value is BAD_WINDOW
+            self.fields[name].native.setStyleSheet("border: 1px solid #ff6b6b;" if bad else "")
         if name == "device":
             self._device_defaults(value)
         self._update_device_note()
