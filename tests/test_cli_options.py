@@ -139,3 +139,14 @@ def test_settings_table_in_docs_lists_every_field_with_a_real_option():
     for cells in rows:
         option = cells[2].strip().strip("`")
         assert option in options, option
+
+
+def test_compile_flag_and_demo_size_via_set():
+    from napari_medgan.cli.demo import DEMO_CONFIG, demo_base
+
+    assert config_of("--device", "cpu").compile is False
+    assert config_of("--device", "cpu", "--compile").compile is True
+    assert config_of("--device", "cpu", "--compile", "--preset", "gpu").compile is True
+    args = build_parser().parse_args(["demo", "--set", "size=32"])
+    assert demo_base(args).steps == 3000  # the cpu preset at 32 px, not the 64 px demo's 800
+    assert demo_base(build_parser().parse_args(["demo"])) is DEMO_CONFIG

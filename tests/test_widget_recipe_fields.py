@@ -95,3 +95,16 @@ def test_ct_window_field_sets_the_window_and_refuses_unreadable_text(qtbot):
     assert field.native.styleSheet() == ""
     with pytest.raises(ConfigError, match="LOW < HIGH"):
         w.config.validate()
+
+
+def test_compile_checkbox_edits_config_and_survives_a_preset_change(qtbot):
+    from napari_medgan.widgets.train_settings import TIPS, TrainSettings
+
+    config = TrainConfig(device="cpu", out_dir="run")
+    w = TrainSettings(config)
+    qtbot.addWidget(w)
+    assert w.fields["compile"].value is False and "torch.compile" in TIPS["compile"]
+    w.fields["compile"].value = True
+    assert config.compile is True
+    w.preset.value = "gpu"  # not part of a recipe: the user's choice stays
+    assert config.compile is True and w.fields["compile"].value is True

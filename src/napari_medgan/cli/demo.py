@@ -15,6 +15,7 @@ from napari_medgan.engine.config import preset
 
 from .common import CLIError
 from .generate import synthetic_image
+from .overrides import overrides
 from .sheets import contact_sheet, to_uint8
 from .train import add_training_options, config_from_args, preset_base, print_split
 from .training import run_in_terminal
@@ -60,13 +61,17 @@ def load_demo_volumes() -> list[Volume]:
     ]
 
 
+def demo_base(args: argparse.Namespace):
+    """The demo's settings, or a preset's recipe when a preset or another size is asked for."""
+    if args.preset != "auto" or args.size is not None or "size" in overrides(args):
+        return preset_base(args, DEMO_CONFIG)
+    return DEMO_CONFIG
+
+
 def run(args: argparse.Namespace) -> int:
     if args.condition:
         raise CLIError("demo uses the conditions T1, GM and WM; --condition is not accepted here")
-    base = DEMO_CONFIG
-    if args.preset != "auto" or args.size is not None:
-        base = preset_base(args, DEMO_CONFIG)
-    config = config_from_args(args, base)
+    config = config_from_args(args, demo_base(args))
     out = Path(config.out_dir)
     if (out / LATEST).exists() or (out / "contact_sheet.png").exists():
         raise CLIError(f"{out} already holds a demo run; choose another --out")

@@ -122,8 +122,16 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
-        help=f"arithmetic (default {d.precision}: bf16 on GPUs that support it, fp16 + loss "
-        "scaling on older GPUs, fp32 on CPU/MPS)",
+        help=f"arithmetic (default {d.precision}: bf16 on GPUs and CPUs that support it "
+        "natively, fp16 + loss scaling on older GPUs, fp32 elsewhere)",
+    )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        default=None,
+        help="compile the networks with torch.compile: ~1.15x faster training after a one-off "
+        "compile of 1-3 minutes; worth it for runs over ~20 minutes (needs a C++ compiler; "
+        "trains without it otherwise)",
     )
     p.add_argument(
         "--ct-window",
@@ -208,6 +216,7 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         "class_input",
         "discriminator",
         "precision",
+        "compile",
     ):
         value = getattr(args, name, None)
         if value is not None:
@@ -246,6 +255,7 @@ NON_RECIPE = (
     "holdout",
     "holdout_slabs",
     "score_every",
+    "compile",
 )
 
 

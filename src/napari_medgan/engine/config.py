@@ -86,8 +86,8 @@ class TrainConfig:
         to three minutes; worth it for runs longer than ~20 minutes. Where compiling is not
         possible training runs without it.
     precision : str
-        ``"auto"`` (bf16 on GPUs that support it, fp16 + loss scaling on older GPUs, fp32 on
-        CPU/MPS), or one of ``"bf16"``, ``"fp16"``, ``"fp32"``.
+        ``"auto"`` (bf16 on GPUs and on CPUs that support it natively, fp16 + loss scaling on
+        older GPUs, fp32 elsewhere), or one of ``"bf16"``, ``"fp16"``, ``"fp32"``.
     ct_window : tuple of float or None
         CT intensity window (HU) mapped to the model range; None uses the default
         (``engine.data.CT_WINDOW``).
@@ -324,7 +324,8 @@ PRESETS = ("cpu", "gpu")
 RECIPE_KEYS = (
     "size", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "r1_gamma",
     "r1_every", "augment", "augment_p", "ada_target", "arch", "class_input", "discriminator",
-    "channels_last", "precision", "ema_decay", "z_dim", "base_channels", "max_channels",
+    "d_spectral_norm", "channels_last", "precision", "ema_decay", "z_dim", "base_channels",
+    "max_channels",
 )  # fmt: skip
 
 

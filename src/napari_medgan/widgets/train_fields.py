@@ -39,8 +39,11 @@ TIPS = {
     "a learned embedding",
     "discriminator": "batchnorm: DCGAN's, the class as input planes (the preset's); projection: "
     "spectral norm, minibatch std and a class projection head",
-    "precision": "auto: bf16 on GPUs that support it, fp16 + loss scaling on older GPUs, fp32 "
-    "on CPU/MPS",
+    "precision": "auto: bf16 on GPUs and CPUs that support it natively, fp16 + loss scaling on "
+    "older GPUs, fp32 elsewhere",
+    "compile": "compile the networks with torch.compile: about 1.15x faster training after a "
+    "one-off compile of 1-3 minutes, worth it for runs over ~20 minutes (needs a C++ compiler; "
+    "trains without it otherwise)",
     "augment_p": "augmentation probability per image: the start value with adaptive "
     "augmentation, the fixed value without (ada target 0)",
     "d_spectral_norm": "spectral normalisation of the dcgan projection discriminator",
@@ -113,6 +116,7 @@ def advanced_widgets() -> dict[str, mw.Widget]:
         "max_channels": _spin(1, 4096),
         "d_spectral_norm": mw.CheckBox(),
         "channels_last": mw.CheckBox(),
+        "compile": mw.CheckBox(),
         "min_foreground": _float(0.0, 0.99, 0.01),
         "ct_window": _window_edit(),
         "preview_every": _spin(0, 1_000_000, 10),
