@@ -129,8 +129,8 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         "--compile",
         action="store_true",
         default=None,
-        help="compile the networks with torch.compile: ~1.15x faster training after a one-off "
-        "compile of 1-3 minutes; worth it for runs over ~20 minutes (needs a C++ compiler; "
+        help="compile the networks with torch.compile: ~1.07x faster training after a one-off "
+        "compile of 1-3 minutes; worth it for runs of an hour or more (needs a C++ compiler; "
         "trains without it otherwise)",
     )
     p.add_argument(

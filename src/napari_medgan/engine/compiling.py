@@ -2,9 +2,10 @@
 
 Compiling fuses the many small element-wise kernels around each convolution (BatchNorm, the
 class-conditional gain and bias, activations) into a few generated ones. On the 2-core test CPU
-(bf16, 64 px) the cpu preset then trains about 1.15× as many images per CPU-second as without,
-after a one-off compilation of one to three minutes (benchmarks/results_quality.md): worth it for
-runs longer than about twenty minutes, not for the ten-minute demo, so it is off by default.
+(bf16, 64 px) the cpu preset then trains about 1.07× as many images per CPU-second as without
+(1.12× the textbook loop's, against 1.05× eager; benchmarks/results_quality.md), after a one-off
+compilation of one to three minutes (seconds when inductor's cache already holds it): worth it
+for runs of an hour or more, not for the ten-minute demo, so it is off by default.
 
 Only ``forward`` is replaced, on the instance: parameter names, checkpoints and the EMA copy (made
 before compiling, and never compiled) are unaffected. Where compilation cannot work (no C++

@@ -82,9 +82,9 @@ class TrainConfig:
         Channels-last memory layout (faster convolutions on some CPUs and on GPUs).
     compile : bool
         Compile the generator and discriminator with ``torch.compile`` (``engine.compiling``):
-        about 1.15× the images per CPU-second on the test CPU after a one-off compilation of one
-        to three minutes; worth it for runs longer than ~20 minutes. Where compiling is not
-        possible training runs without it.
+        about 1.07× the images per CPU-second on the test CPU after a one-off compilation of one
+        to three minutes; worth it for runs of an hour or more. Where compiling is not possible
+        training runs without it.
     precision : str
         ``"auto"`` (bf16 on GPUs and on CPUs that support it natively, fp16 + loss scaling on
         older GPUs, fp32 elsewhere), or one of ``"bf16"``, ``"fp16"``, ``"fp32"``.

@@ -41,8 +41,8 @@ TIPS = {
     "spectral norm, minibatch std and a class projection head",
     "precision": "auto: bf16 on GPUs and CPUs that support it natively, fp16 + loss scaling on "
     "older GPUs, fp32 elsewhere",
-    "compile": "compile the networks with torch.compile: about 1.15x faster training after a "
-    "one-off compile of 1-3 minutes, worth it for runs over ~20 minutes (needs a C++ compiler; "
+    "compile": "compile the networks with torch.compile: about 1.07x faster training after a "
+    "one-off compile of 1-3 minutes, worth it for runs of an hour or more (needs a C++ compiler; "
     "trains without it otherwise)",
     "augment_p": "augmentation probability per image: the start value with adaptive "
     "augmentation, the fixed value without (ada target 0)",
