@@ -45,6 +45,8 @@ import torch
 from torch import nn
 
 from napari_medgan.engine import TrainConfig, Trainer, Volume, build_dataset
+from napari_medgan.engine.metrics.classifier import correct, train_classifier
+from napari_medgan.engine.metrics.coverage import coverage_scores
 from napari_medgan.engine.metrics.msssim import pairwise_msssim
 from napari_medgan.engine.metrics.swd import swd
 
@@ -270,30 +272,47 @@ def diversity(x: np.ndarray) -> dict:
     return {"l2div": l2, "msssim": float(np.mean(sim))}
 
 
-def score(sample_fn, train_by_c, held_by_c, draws=3):
-    """Per condition: SWD×1e3 (mean of ``draws`` sample sets), nearest-real ratio, diversity."""
+#: Neighbour that sizes the coverage balls (held-out slices, radii from the training slices).
+COVERAGE_K = 5
+
+
+def _coverage(he: np.ndarray, x: np.ndarray, tr: np.ndarray) -> float:
+    """Share of held-out slices with a sample inside their ball (the protocol's coverage)."""
+    return coverage_scores(he, x, k=COVERAGE_K, radius_feats=tr)["coverage"]
+
+
+def score(sample_fn, train_by_c, held_by_c, draws=3, classifier=None):
+    """Per condition: SWD×1e3 (mean of ``draws`` sample sets), nearest-real ratio, diversity,
+    coverage of the held-out slices (mean over the draws) and, with a ``classifier`` trained on
+    the training slices, the share of samples it assigns to their condition."""
     out = []
     for c, (tr, he) in enumerate(zip(train_by_c, held_by_c)):
         n = len(he)
-        s = [swd(sample_fn(n, c, 1000 + k), he, seed=k).value for k in range(draws)]
+        sets = [sample_fn(n, c, 1000 + k) for k in range(draws)]
+        s = [swd(x, he, seed=k).value for k, x in enumerate(sets)]
         fake = sample_fn(n, c, 2000)
         ratio = float(np.median(nn_dist(fake, tr)) / np.median(nn_dist(he, tr)))
         div = diversity(sample_fn(DIVERSITY_N, c, 3000))
-        out.append({"swd": 1e3 * float(np.mean(s)), "nn_ratio": ratio, **div})
+        extra = {"coverage": float(np.mean([_coverage(he, x, tr) for x in sets]))}
+        if classifier is not None:
+            extra["cond_acc"] = float(correct(classifier, np.concatenate(sets), c).mean())
+        out.append({"swd": 1e3 * float(np.mean(s)), "nn_ratio": ratio, **div, **extra})
     return out
 
 
-def real_baseline(train_by_c, held_by_c, draws=3):
-    """SWD of training real vs held-out real (same count) and the diversity of training slices."""
+def real_baseline(train_by_c, held_by_c, draws=3, classifier=None):
+    """The scores of training real against held-out real (same count), held-out slices'
+    conditional accuracy, and the diversity of training slices."""
     out = []
-    for tr, he in zip(train_by_c, held_by_c):
+    for c, (tr, he) in enumerate(zip(train_by_c, held_by_c)):
         rng = np.random.default_rng(0)
-        s = [
-            swd(tr[rng.choice(len(tr), len(he), replace=False)], he, seed=k).value
-            for k in range(draws)
-        ]
+        sets = [tr[rng.choice(len(tr), len(he), replace=False)] for _ in range(draws)]
+        s = [swd(x, he, seed=k).value for k, x in enumerate(sets)]
         div = diversity(tr[rng.choice(len(tr), min(DIVERSITY_N, len(tr)), replace=False)])
-        out.append({"swd": 1e3 * float(np.mean(s)), **div})
+        extra = {"coverage": float(np.mean([_coverage(he, x, tr) for x in sets]))}
+        if classifier is not None:
+            extra["cond_acc"] = float(correct(classifier, he, c).mean())
+        out.append({"swd": 1e3 * float(np.mean(s)), **div, **extra})
     return out
 
 
@@ -373,7 +392,7 @@ def train_and_score(
             "cpu_s": cpu,
             "steps": runner.steps,
             "images": runner.steps * runner.batch_size,
-            "scores": score(runner.sample, train_by_c, held_by_c),
+            "scores": score(runner.sample, train_by_c, held_by_c, classifier=args.classifier),
             "samples": _sheet_samples(runner, train_ds.class_names),
         }
         for which in extra_scores:
@@ -427,6 +446,15 @@ def main(argv=None) -> int:
     p.add_argument("--method", choices=("dcgan", "project"), default="project")
     p.add_argument("--headline", action="store_true", help="dcgan and project in one run")
     p.add_argument("--speed", action="store_true", help="img per CPU-second, params, FLOPs")
+    p.add_argument("--rounds", type=int, default=6, help="--speed: paired rounds per row")
+    p.add_argument(
+        "--speed-sizes", default="all", help="--speed: 'all' (32, 64, 128) or 'size' (--size only)"
+    )
+    p.add_argument(
+        "--variants",
+        action="store_true",
+        help="--speed: at 64 px also the project in channels_last and compiled",
+    )
     p.add_argument("--report", action="store_true", help="table + plot from saved runs")
     p.add_argument("--set", action="append", help="project config override key=value")
     p.add_argument("--preset", default="cpu", help="project preset (default cpu)")
@@ -452,8 +480,12 @@ def main(argv=None) -> int:
         speed_table(args, DCGANRunner, ProjectRunner, mni_dataset, make_runner)
         return 0
     ds, train_ds, train_by_c, held_by_c = setup(args)
+    # the condition classifier of the conditional-accuracy score: trained on the training slices
+    labels = np.concatenate([np.full(len(t), c) for c, t in enumerate(train_by_c)])
+    args.classifier = train_classifier(np.concatenate(train_by_c), labels, seed=0)
     base = {
-        "real": real_baseline(train_by_c, held_by_c),
+        "seed": args.seed,
+        "real": real_baseline(train_by_c, held_by_c, classifier=args.classifier),
         "n_train": [len(t) for t in train_by_c],
         "n_held": [len(h) for h in held_by_c],
         "class_names": list(ds.class_names),

@@ -2,7 +2,8 @@
 
 Every ``*.json`` directly in ``quality_runs/`` is one benchmark process (same data, split, seed
 and scorer); older runs at shorter budgets live in sub-folders and are not part of the report.
-The textbook loop's curve (``method == "dcgan"``) is the baseline of the time-to-quality lines.
+The textbook loop's curve (``method == "dcgan"``) of the same series (tag prefix) and seed is
+the baseline of each time-to-quality line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ COMMANDS = {
 
 def _mean(scores, key="swd"):
     return float(np.mean([s[key] for s in scores]))
+
+
+def _opt(scores, key) -> str:
+    """Mean of ``key`` over the conditions, or – for runs made before it was scored."""
+    return f"{_mean(scores, key):.2f}" if key in scores[0] else "–"
 
 
 def _load(runs_dir: Path) -> dict[str, dict]:
@@ -81,12 +87,19 @@ def _time_to_reach(curve, target, real_scores=None):
     return None
 
 
-def _dcgan_curve(runs):
-    for payload in runs.values():
+def _series(tag: str, payload: dict) -> tuple[str, int]:
+    """Runs compared with each other: the same tag prefix (``s5-...``) and the same seed."""
+    return tag.split("-")[0], int(payload.get("seed", 0))
+
+
+def _dcgan_curves(runs) -> dict[tuple[str, int], tuple[str, list]]:
+    """The textbook loop's curve of each series."""
+    out = {}
+    for tag, payload in runs.items():
         for run in payload["runs"]:
             if run["method"] == "dcgan" and run["curve"]:
-                return run["curve"]
-    return None
+                out.setdefault(_series(tag, payload), (tag, run["curve"]))
+    return out
 
 
 def write_report(runs_dir: Path, out_dir: Path) -> Path:
@@ -95,6 +108,7 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
     any_run = next(iter(runs.values()))
     env = any_run["env"]
     real = _mean(any_run["real"])
+    scored = next((p for p in runs.values() if "coverage" in p["real"][0]), any_run)
     loads = sorted(
         {round(p["env"]["loadavg_start"][0], 1) for p in runs.values()}
         | {round(p["env"].get("loadavg_end", [0])[0], 1) for p in runs.values()}
@@ -103,8 +117,8 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
         f"Data: MNI152 T1/GM/WM axial slices at {env['size']} px; held out per condition: "
         f"{any_run['n_held']} slices in 3 slabs (gap 4 slices), training {any_run['n_train']}. "
         f"torch {env['torch']}, {env['threads']} torch thread per process, budgets in process "
-        "CPU seconds (scoring excluded), two benchmark processes at a time on a shared 2-core "
-        f"machine (load averages seen at starts/ends: {', '.join(map(str, loads))}).",
+        "CPU seconds (scoring excluded), two to four benchmark processes at a time on a shared "
+        f"2-core machine (load averages seen at starts/ends: {', '.join(map(str, loads))}).",
         "",
         f"Real baseline (training real vs held-out real, same count): SWD×10³ = **{real:.1f}**.",
         "Diversity: mean pairwise L2 of 32 samples within a condition, as a fraction of real "
@@ -113,9 +127,19 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
         + " / ".join(f"{r['msssim']:.2f}" for r in any_run["real"] if "msssim" in r)
         + "; higher = more alike).",
         "",
+        "Coverage: share of held-out slices with a sample within their ball (radius: distance "
+        "to the 5th nearest training slice), mean of conditions (real: training slices at the "
+        "held-out count, "
+        + _opt(scored["real"], "coverage")
+        + "); conditional accuracy: share of samples that a classifier trained on the training "
+        "slices assigns to their condition (real: held-out slices, "
+        + _opt(scored["real"], "cond_acc")
+        + "). Both only in runs from 2026-11-29 04:20 on (`s5-*`).",
+        "",
         "| run | CPU s | steps | images | SWD×10³ (mean of T1/GM/WM) | × real | "
-        "nearest-real ratio | diversity (L2 / real) | MS-SSIM | per condition SWD×10³ |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "nearest-real ratio | diversity (L2 / real) | MS-SSIM | coverage | cond. acc. | "
+        "per condition SWD×10³ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for tag, payload in runs.items():
         for run in payload["runs"]:
@@ -129,7 +153,8 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
                 lines.append(
                     f"| {name} (`{tag}`) | {p['cpu_s']:.0f} | {p['steps']} | "
                     f"{p['images']} | {v:.1f} | {v / real:.2f} | "
-                    f"{_mean(p['scores'], 'nn_ratio'):.2f} | {div_txt} | {sim or '–'} | {per} |"
+                    f"{_mean(p['scores'], 'nn_ratio'):.2f} | {div_txt} | {sim or '–'} | "
+                    f"{_opt(p['scores'], 'coverage')} | {_opt(p['scores'], 'cond_acc')} | {per} |"
                 )
                 for which in ("raw", "stale"):
                     if f"scores_{which}" in p:
@@ -141,7 +166,7 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
                         }[which]
                         lines.append(
                             f"| ↳ {label} | {p['cpu_s']:.0f} | | | {w:.1f} | {w / real:.2f} | "
-                            f"{_mean(p[f'scores_{which}'], 'nn_ratio'):.2f} | | | |"
+                            f"{_mean(p[f'scores_{which}'], 'nn_ratio'):.2f} | | | | | |"
                         )
     lines += ["", *_targets(runs), "", *_speed(runs_dir), "", "## Commands", ""]
     for tag, payload in runs.items():
@@ -159,31 +184,35 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
 
 
 def _targets(runs):
-    dc = _dcgan_curve(runs)
-    if not dc:
+    curves = _dcgan_curves(runs)
+    if not curves:
         return ["(no textbook DCGAN run)"]
     out = [
         "## Time to quality (target: a project run reaches DCGAN's SWD at T in ≤ T/2)",
         "",
-        f"Points whose diversity is below {MIN_DIVERSITY} of real's (collapsed) never count.",
+        f"Points whose diversity is below {MIN_DIVERSITY} of real's (collapsed) never count. "
+        "Each project run is compared with the textbook run of its series (tag prefix) and seed.",
         "",
-        "| project run | " + " | ".join(f"DCGAN's SWD at {p['cpu_s']:.0f} s" for p in dc) + " |",
-        "|---|" + "---|" * len(dc),
-        "| (DCGAN's SWD×10³) | " + " | ".join(f"{_mean(p['scores']):.1f}" for p in dc) + " |",
+        "| project run | textbook run | textbook's SWD×10³ at its budgets | time to reach each "
+        "(speed-up) |",
+        "|---|---|---|---|",
     ]
     for tag, payload in runs.items():
         for run in payload["runs"]:
-            if run["method"] == "dcgan":
+            series = _series(tag, payload)
+            if run["method"] == "dcgan" or series not in curves:
                 continue
+            dc_tag, dc = curves[series]
             cells = []
             for p in dc:
                 t = _time_to_reach(run["curve"], _mean(p["scores"]), payload["real"])
                 if t is None:
                     last = run["curve"][-1]["cpu_s"] if run["curve"] else 0
-                    cells.append(f"not by {last:.0f} s")
+                    cells.append(f"{p['cpu_s']:.0f} s: not by {last:.0f} s")
                 else:
-                    cells.append(f"{t:.0f} s ({p['cpu_s'] / t:.1f}×)")
-            out.append(f"| `{tag}` | " + " | ".join(cells) + " |")
+                    cells.append(f"{p['cpu_s']:.0f} s: {t:.0f} s ({p['cpu_s'] / t:.1f}×)")
+            swds = " / ".join(f"{_mean(p['scores']):.1f}" for p in dc)
+            out.append(f"| `{tag}` | `{dc_tag}` | {swds} | " + "; ".join(cells) + " |")
     return out
 
 
@@ -192,16 +221,26 @@ def _speed(runs_dir):
     if not path.exists():
         return ["(speed table not measured in this session)"]
     d = json.loads(path.read_text())
+    load = ", ".join(f"{v:.1f}" for v in d.get("loadavg", []))
     out = [
         f"## Throughput ({d['threads']} torch thread(s), images per CPU-second of training)",
         "",
-        "| size | method | batch | img / CPU-s | GFLOP / image (train step) | params (M, G+D) |",
-        "|---|---|---|---|---|---|",
+        f"Paired in one process: the two loops take turns, a few steps each per round; medians "
+        f"over rounds, ratio = project / textbook per round (median [lowest, highest]). "
+        f"{d['date']}, load average at the end {load}.",
+        "",
+        "| size | precision | project | batch | textbook img / CPU-s | project img / CPU-s | "
+        "ratio | network GFLOP / image (textbook / project) | train-step GFLOP / image | "
+        "params (M, G+D) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in d["rows"]:
+        nf, sf, pm = r["net_gflops"], r["step_gflops"], r["params_m"]
         out.append(
-            f"| {r['size']} | {r['method']} | {r['batch']} | {r['img_per_cpu_s']:.1f} | "
-            f"{r['gflops_per_img']:.2f} | {r['params_m']:.2f} |"
+            f"| {r['size']} | {r['precision']} | {r['project']} | {r['batch'][1]} | "
+            f"{r['a_img_per_cpu_s']:.1f} | {r['b_img_per_cpu_s']:.1f} | "
+            f"**{r['ratio_median']:.2f}×** [{r['ratio_min']:.2f}, {r['ratio_max']:.2f}] | "
+            f"{nf[0]:.3f} / {nf[1]:.3f} | {sf[0]:.2f} / {sf[1]:.2f} | {pm[0]:.2f} / {pm[1]:.2f} |"
         )
     return out
 

@@ -1,81 +1,149 @@
-"""Throughput part of ``bench_quality.py --speed``: images per CPU-second, parameters, FLOPs.
+"""Throughput part of ``bench_quality.py --speed``: paired images per CPU-second, params, FLOPs.
 
-Both methods train on the same MNI152 slices; time is the process CPU time of the training steps
-only (after warm-up steps), with the torch thread count of ``--threads``. FLOPs per image are
-counted by ``torch.utils.flop_counter`` over one full training step (D and G updates, forward and
-backward; the project's step is a non-R1 step, R1 adds its cost every ``r1_every`` steps) divided
-by the batch size.
+The textbook loop and the project's trainer train on the same MNI152 slices in one process, with
+the torch thread count of ``--threads``. They take turns: each round runs a few steps of one, then
+of the other (the order alternating between rounds), so a change in machine load hits both alike;
+the table gives each one's median images per CPU-second (process CPU time of the steps only, after
+warm-up) and the median, lowest and highest per-round ratio.
+
+Two FLOP counts (``torch.utils.flop_counter``), per image:
+
+- *network*: one forward pass of the generator and one of the discriminator, i.e. the size of
+  the networks; equal counts mean a speed-up cannot come from a smaller net;
+- *train step*: everything one D and G update executes (forward and backward), divided by the
+  batch. The project executes less than the textbook at equal network size because it skips
+  work the textbook does and throws away (the discriminator's weight gradients in the G step).
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-STEPS = {32: 8, 64: 4, 128: 2}
+STEPS_PER_ROUND = {32: 8, 64: 3, 128: 1}
+
+
+def _nets(runner):
+    return (runner.G, runner.D) if hasattr(runner, "G") else (runner.trainer.G, runner.trainer.D)
 
 
 def _params(runner) -> int:
-    nets = (runner.G, runner.D) if hasattr(runner, "G") else (runner.trainer.G, runner.trainer.D)
-    return sum(p.numel() for n in nets for p in n.parameters())
+    return sum(p.numel() for n in _nets(runner) for p in n.parameters())
 
 
-def _measure(runner, steps: int):
-    for _ in range(2):  # warm-up (the project's first step is an R1 step)
-        runner.step()
+def _z_dim(runner) -> int:
+    return runner.nz if hasattr(runner, "nz") else runner.config.z_dim
+
+
+@torch.no_grad()
+def _network_flops(runner, size: int) -> float:
+    """One generator forward plus one discriminator forward, per image."""
+    g, d = _nets(runner)
+    b = 8
+    z, y = torch.randn(b, _z_dim(runner)), torch.zeros(b, dtype=torch.int64)
+    modes = [g.training, d.training]
+    g.eval(), d.eval()
+    with FlopCounterMode(display=False) as fc:
+        d(g(z, y).float(), y)
+    g.train(modes[0]), d.train(modes[1])
+    return fc.get_total_flops() / b
+
+
+def _step_flops(runner) -> float:
     with FlopCounterMode(display=False) as fc:
         runner.step()
-    flops = fc.get_total_flops() / runner.batch_size
+    return fc.get_total_flops() / runner.batch_size
+
+
+def _cpu_of(runner, steps: int) -> float:
     c0 = time.process_time()
     for _ in range(steps):
         runner.step()
-    cpu = time.process_time() - c0
-    return steps * runner.batch_size / cpu, flops
+    return time.process_time() - c0
+
+
+def paired(a, b, steps: int, rounds: int) -> dict:
+    """Images per CPU-second of ``a`` and ``b`` taking turns; medians and per-round ratios b/a."""
+    for r in (a, b):
+        for _ in range(2):  # warm-up
+            r.step()
+    ips_a, ips_b = [], []
+    for k in range(rounds):
+        order = (a, b) if k % 2 == 0 else (b, a)
+        cpu = {id(r): _cpu_of(r, steps) for r in order}
+        ips_a.append(steps * a.batch_size / cpu[id(a)])
+        ips_b.append(steps * b.batch_size / cpu[id(b)])
+    ratios = [y / x for x, y in zip(ips_a, ips_b)]
+    return {
+        "a_img_per_cpu_s": statistics.median(ips_a),
+        "b_img_per_cpu_s": statistics.median(ips_b),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "rounds": rounds,
+        "steps_per_round": steps,
+    }
 
 
 def speed_table(args, dcgan_cls, project_cls, dataset_fn, make_runner) -> list[dict]:
     from pathlib import Path
 
-    from bench_quality import HERE, RUNS, parse_set
+    from bench_quality import RUNS, parse_set
 
     torch.set_num_threads(args.threads)
     rows = []
-    # the preset's nets have the textbook's layout and widths: equal FLOPs per image
-    variants = [
-        ("dcgan", {}),
-        ("project", {"precision": "fp32"}),
-        ("dcgan", {"precision": "bf16"}),
-        ("project", {"precision": "bf16"}),
-        ("project", {"precision": "fp32", "channels_last": True}),
-    ]
     overrides = parse_set(args.set)
-    for size in (32, 64, 128):
+    # (precision, extra project settings); the textbook runs at the same precision
+    # at 64 px also: the project's layout and compile options (the textbook stays eager)
+    variants = [
+        ("fp32", {}),
+        ("bf16", {}),
+        ("fp32", {"channels_last": True}),
+        ("bf16", {"channels_last": True}),
+        ("bf16", {"compile": True}),
+    ]
+    sizes = (32, 64, 128) if args.speed_sizes == "all" else (args.size,)
+    for size in sizes:
         ds = dataset_fn(size)
-        for method, extra in variants if size == 64 else variants[:4]:
+        for precision, extra in variants if size == 64 and args.variants else variants[:2]:
             args.size = size
             tmp = Path(tempfile.mkdtemp(prefix="bqs-"))
-            runner = make_runner(method, args, ds, {**overrides, **extra}, tmp)
-            ips, flops = _measure(runner, STEPS[size])
+            dc = make_runner("dcgan", args, ds, {"precision": precision}, None)
+            settings = {**overrides, **extra, "precision": precision}
+            pr = make_runner("project", args, ds, settings, tmp)
             row = {
                 "size": size,
-                "method": f"{method}, {extra.get('precision', 'fp32')}"
-                + (" (channels_last)" if "channels_last" in extra else ""),
-                "img_per_cpu_s": ips,
-                "gflops_per_img": flops / 1e9,
-                "params_m": _params(runner) / 1e6,
-                "batch": runner.batch_size,
+                "precision": precision,
+                "project": ", ".join(f"{k}={v}" for k, v in extra.items()) or "preset",
+                **paired(dc, pr, STEPS_PER_ROUND[size], args.rounds),
+                # a compiled net is the same net: its FLOPs are the eager row's (counting them
+                # through the compiled code would recompile it in eval mode)
+                "net_gflops": [_network_flops(r, size) / 1e9 for r in (dc, pr)]
+                if "compile" not in extra
+                else rows[-1]["net_gflops"],
+                "step_gflops": [_step_flops(r) / 1e9 for r in (dc, pr)]
+                if "compile" not in extra
+                else rows[-1]["step_gflops"],
+                "params_m": [_params(r) / 1e6 for r in (dc, pr)],
+                "batch": [dc.batch_size, pr.batch_size],
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-            if hasattr(runner, "close"):
-                runner.close()
+            pr.close()
     RUNS.mkdir(exist_ok=True)
-    (RUNS / "speed.json").write_text(
-        json.dumps({"threads": args.threads, "rows": rows, "date": time.ctime()})
-    )
-    _ = HERE
+    import os
+
+    payload = {
+        "threads": args.threads,
+        "rows": rows,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg": os.getloadavg(),
+        "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+    }
+    (RUNS / "speed.json").write_text(json.dumps(payload))
     return rows
