@@ -11,7 +11,7 @@ import torch
 
 from engine_fixtures import copy_real
 from napari_medgan.engine.metrics import dataset_for
-from napari_medgan.widgets.eval_results import NEAREST_KEY
+from napari_medgan.widgets.eval_nearest import NEAREST_KEY
 from napari_medgan.widgets.evaluate import EvaluateWidget
 from napari_medgan.widgets.generate import GenerateWidget
 from napari_medgan.widgets.layers import to_volumes

@@ -11,7 +11,8 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinB
 from napari_medgan.engine.metrics import EvaluationResult
 
 from ._layout import scrolled
-from .eval_results import MetricsTable, extractor_line, nearest_layer, save_result, verdict
+from .eval_nearest import nearest_layer
+from .eval_results import MetricsTable, extractor_line, save_result, verdict
 from .state import memorization
 
 
