@@ -237,6 +237,10 @@ def test_cli_preset_and_overrides():
     )
     cfg = config_from_args(args, preset_base(args, TrainConfig(out_dir="x")))
     assert (cfg.size, cfg.batch_size, cfg.channels_last) == (256, 8, True)  # preset + override
+    # the gpu preset's own intervals, not the plain defaults; the base's out_dir is kept
+    assert (cfg.preview_every, cfg.checkpoint_every, cfg.out_dir) == (200, 2000, "x")
+    args = p.parse_args(["--preset", "gpu", "--device", "cpu", "--checkpoint-every", "300"])
+    assert config_from_args(args, preset_base(args, TrainConfig())).checkpoint_every == 300
     args = p.parse_args(["--device", "cpu", "--ct-window=-200,300"])
     cfg = config_from_args(args, preset_base(args, TrainConfig()))
     assert cfg.size == 64 and cfg.ct_window == (-200.0, 300.0)  # auto → the cpu preset

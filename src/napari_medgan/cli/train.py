@@ -267,7 +267,11 @@ def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
         device = args.device or sets.get("device") or base.device
         name = preset_for_device(resolve_device(device).type)
     recipe = preset(name, size=args.size or sets.get("size"))
-    return recipe.replace(**{k: getattr(base, k) for k in NON_RECIPE})
+    # the base's own choices (e.g. the demo's intervals) are kept; where the base merely has the
+    # plain defaults, the preset's values stand (the gpu preset's preview/checkpoint intervals)
+    plain = TrainConfig()
+    kept = {k: getattr(base, k) for k in NON_RECIPE if getattr(base, k) != getattr(plain, k)}
+    return recipe.replace(**kept)
 
 
 def print_split(trainer: Trainer) -> None:
