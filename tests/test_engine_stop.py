@@ -35,3 +35,32 @@ def test_a_finished_run_still_scores_its_final_weights(tmp_path, dataset, monkey
     monkeypatch.setattr(hs.HeldoutScorer, "score", lambda self, g, d: 1.0)
     reports = list(Trainer(tiny_config(tmp_path, steps=3, score_every=50), dataset).run())
     assert reports[-1].status == "finished" and reports[-1].heldout_score == 1.0
+
+
+EXIT_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from engine_fixtures import mni_volumes, tiny_config
+from napari_medgan.engine import Trainer, build_dataset
+
+trainer = Trainer(tiny_config({out!r}, steps=50, preview_every=0), build_dataset(mni_volumes(), 32))
+loop = trainer.run()
+next(loop), next(loop)
+print("left open")
+"""
+
+
+def test_a_loop_left_open_at_exit_saves_its_steps_and_exits_cleanly(tmp_path):
+    """A script that stops iterating and ends: torch used to abort the process (status 134)
+    when the suspended loop was torn down in the interpreter's final garbage collection."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = EXIT_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / "run"))
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "left open" in done.stdout and "Traceback" not in done.stderr
+    assert load_checkpoint(tmp_path / "run").step == 2  # the work done is kept

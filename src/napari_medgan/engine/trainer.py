@@ -13,12 +13,14 @@ and points the run's ``best`` file at it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import copy
 import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,23 @@ from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .models import build_models
 from .runlock import RunLock
 from .steps import gan_step
+
+#: Training loops not yet finished or closed (weakly held).
+_OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_runs() -> None:
+    """Close training loops still open at interpreter exit, while every module still works.
+
+    Left to the interpreter's final garbage collection, a suspended loop is torn down with the
+    tensors it holds and torch aborts the process (``THPVariable_clear`` internal assert, exit
+    status 134); closed here, it saves its unsaved steps and releases its run folder.
+    """
+    for loop in list(_OPEN_RUNS):
+        with contextlib.suppress(Exception):
+            loop.close()
+
 
 # torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
@@ -208,7 +227,16 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> Iterator[TrainReport]:
-        """Train until ``config.steps`` or :meth:`stop`; yield a report per step."""
+        """Train until ``config.steps`` or :meth:`stop`; yield a report per step.
+
+        A loop left open at interpreter exit is closed first (see :func:`_close_open_runs`):
+        its unsaved steps are saved and the run folder is given up.
+        """
+        loop = self._loop()
+        _OPEN_RUNS.add(loop)
+        return loop
+
+    def _loop(self) -> Iterator[TrainReport]:
         cfg = self.config
         total = cfg.steps
         start_step, t0 = self.step, time.perf_counter()
