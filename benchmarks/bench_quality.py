@@ -477,7 +477,7 @@ def main(argv=None) -> int:
     if args.speed:
         from bench_quality_speed import speed_table
 
-        speed_table(args, DCGANRunner, ProjectRunner, mni_dataset, make_runner)
+        speed_table(args)
         return 0
     ds, train_ds, train_by_c, held_by_c = setup(args)
     # the condition classifier of the conditional-accuracy score: trained on the training slices

@@ -18,9 +18,11 @@ Two FLOP counts (``torch.utils.flop_counter``), per image:
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -41,7 +43,7 @@ def _z_dim(runner) -> int:
 
 
 @torch.no_grad()
-def _network_flops(runner, size: int) -> float:
+def _network_flops(runner) -> float:
     """One generator forward plus one discriminator forward, per image."""
     g, d = _nets(runner)
     b = 8
@@ -90,10 +92,8 @@ def paired(a, b, steps: int, rounds: int) -> dict:
     }
 
 
-def speed_table(args, dcgan_cls, project_cls, dataset_fn, make_runner) -> list[dict]:
-    from pathlib import Path
-
-    from bench_quality import RUNS, parse_set
+def speed_table(args) -> list[dict]:
+    from bench_quality import RUNS, make_runner, mni_dataset, parse_set
 
     torch.set_num_threads(args.threads)
     rows = []
@@ -109,26 +109,27 @@ def speed_table(args, dcgan_cls, project_cls, dataset_fn, make_runner) -> list[d
     ]
     sizes = (32, 64, 128) if args.speed_sizes == "all" else (args.size,)
     for size in sizes:
-        ds = dataset_fn(size)
+        ds = mni_dataset(size)
         for precision, extra in variants if size == 64 and args.variants else variants[:2]:
             args.size = size
             tmp = Path(tempfile.mkdtemp(prefix="bqs-"))
             dc = make_runner("dcgan", args, ds, {"precision": precision}, None)
             settings = {**overrides, **extra, "precision": precision}
             pr = make_runner("project", args, ds, settings, tmp)
+            if "compile" in extra:
+                # the same nets as the eager row before: counting through the compiled code
+                # would recompile it in eval mode
+                net_f, step_f = rows[-1]["net_gflops"], rows[-1]["step_gflops"]
+            else:
+                net_f = [_network_flops(r) / 1e9 for r in (dc, pr)]
+                step_f = [_step_flops(r) / 1e9 for r in (dc, pr)]
             row = {
                 "size": size,
                 "precision": precision,
                 "project": ", ".join(f"{k}={v}" for k, v in extra.items()) or "preset",
                 **paired(dc, pr, STEPS_PER_ROUND[size], args.rounds),
-                # a compiled net is the same net: its FLOPs are the eager row's (counting them
-                # through the compiled code would recompile it in eval mode)
-                "net_gflops": [_network_flops(r, size) / 1e9 for r in (dc, pr)]
-                if "compile" not in extra
-                else rows[-1]["net_gflops"],
-                "step_gflops": [_step_flops(r) / 1e9 for r in (dc, pr)]
-                if "compile" not in extra
-                else rows[-1]["step_gflops"],
+                "net_gflops": net_f,
+                "step_gflops": step_f,
                 "params_m": [_params(r) / 1e6 for r in (dc, pr)],
                 "batch": [dc.batch_size, pr.batch_size],
             }
@@ -136,8 +137,6 @@ def speed_table(args, dcgan_cls, project_cls, dataset_fn, make_runner) -> list[d
             print(json.dumps(row), flush=True)
             pr.close()
     RUNS.mkdir(exist_ok=True)
-    import os
-
     payload = {
         "threads": args.threads,
         "rows": rows,
