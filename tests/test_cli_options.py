@@ -9,7 +9,14 @@ from napari_medgan.cli import build_parser, main
 from napari_medgan.cli.overrides import settable
 from napari_medgan.cli.train import config_from_args, preset_base
 from napari_medgan.engine import TrainConfig
-from napari_medgan.engine.config import ARCHS, CLASS_INPUTS, DISCRIMINATORS, PRECISIONS
+from napari_medgan.engine.config import (
+    ARCHS,
+    CLASS_INPUTS,
+    DISCRIMINATORS,
+    PRECISIONS,
+    ConfigError,
+    parse_ct_window,
+)
 from napari_medgan.io import ImageData, write_nifti
 
 
@@ -107,6 +114,25 @@ def test_bad_setting_one_line_exit_2(argv, match, tmp_path, capsys):
     line = error_line(capsys, ["train", "x", "--device", "cpu", "--quiet", *argv])
     assert match in line, line
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "window"),
+    [("-1000,2000", (-1000.0, 2000.0)), (" -100 , 300 ", (-100.0, 300.0)), ("", None),
+     ("None", None)],
+)
+def test_ct_window_text_reads_the_same_in_the_cli_and_the_widget(text, window):
+    from napari_medgan.widgets.train_fields import parse_window as widget_window
+
+    assert parse_ct_window(text) == window
+    assert widget_window(text) == window
+    assert config_of("--set", f"ct_window={text}").ct_window == window
+    assert config_of(f"--ct-window={text}").ct_window == window
+    for bad in ("300", "a,b", "1,2,3"):
+        with pytest.raises(ValueError):
+            parse_ct_window(bad)
+        with pytest.raises(ConfigError, match="--ct-window takes LOW,HIGH"):
+            config_of(f"--ct-window={bad}")
 
 
 def test_resume_refuses_a_recipe_change(tmp_path, capsys):

@@ -14,6 +14,7 @@ import typing
 from typing import Any
 
 from napari_medgan.engine import TrainConfig
+from napari_medgan.engine.config import parse_ct_window
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
@@ -66,14 +67,10 @@ def parse_value(key: str, text: str, kind: Any) -> Any:
         if text.lower() in ("", "none"):
             return ()
         return tuple(v for v in text.replace(" ", "").split(",") if v)
-    # tuple[float, float] | None
-    if text.lower() in ("", "none"):
-        return None
-    try:
-        low, high = (float(v) for v in text.split(","))
+    try:  # tuple[float, float] | None: ct_window
+        return parse_ct_window(text)
     except ValueError:
         raise ValueError(expected) from None
-    return low, high
 
 
 def parse_setting(text: str) -> tuple[str, Any]:

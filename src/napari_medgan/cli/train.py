@@ -17,6 +17,7 @@ from napari_medgan.engine.config import (
     PRECISIONS,
     PRESETS,
     ConfigError,
+    parse_ct_window,
     preset,
     preset_for_device,
 )
@@ -138,7 +139,7 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         metavar="LOW,HIGH",
         help="CT window in HU mapped to the model's range, written with '=' because of the "
         "minus sign: --ct-window=-1000,2000 (the default: air to dense bone; metal above it "
-        "is clipped)",
+        "is clipped; 'none' keeps it)",
     )
     p.add_argument(
         "--augment",
@@ -225,21 +226,21 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
         changes["augment"] = () if args.augment.lower() == "none" else args.augment
     if args.out is not None:
         changes["out_dir"] = args.out
-    if getattr(args, "ct_window", None):
+    if getattr(args, "ct_window", None) is not None:
         changes["ct_window"] = parse_window(args.ct_window)
     return base.replace(**changes).validate()
 
 
-def parse_window(text: str) -> tuple[float, float]:
-    """``"LOW,HIGH"`` → ``(low, high)``; a clear error otherwise."""
+def parse_window(text: str) -> tuple[float, float] | None:
+    """``"LOW,HIGH"`` → ``(low, high)``; ``"none"`` → ``None`` (the default); else a clear error."""
     try:
-        low, high = (float(v) for v in text.split(","))
+        window = parse_ct_window(text)
     except ValueError:
         msg = f"--ct-window takes LOW,HIGH in HU, e.g. -1000,2000 (got {text!r})"
         raise ConfigError(msg) from None
-    if not low < high:
+    if window is not None and not window[0] < window[1]:
         raise ConfigError(f"--ct-window: LOW must be below HIGH (got {text!r})")
-    return low, high
+    return window
 
 
 #: Settings of a run that are not part of a preset's recipe (kept when a preset is applied).

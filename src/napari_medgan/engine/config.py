@@ -368,6 +368,24 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
 CPU_STEPS = {32: 3000, 64: 800, 128: 200, 256: 50}
 
 
+def parse_ct_window(text: str) -> tuple[float, float] | None:
+    """``"LOW,HIGH"`` (HU, spaces allowed) as ``ct_window``; ``None`` for ``""`` or ``"none"``.
+
+    The one reading of the CT window text for the CLI and the widgets; each caller words its own
+    error. ``LOW < HIGH`` is checked by :meth:`TrainConfig.validate`.
+
+    Raises
+    ------
+    ValueError
+        When the text is not two numbers separated by a comma.
+    """
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return None
+    low, high = (float(v) for v in text.split(","))
+    return low, high
+
+
 def preset_for_device(device: str) -> str:
     """``"gpu"`` for CUDA devices, ``"cpu"`` otherwise (MPS runs take the CPU preset)."""
     return "gpu" if device.startswith("cuda") else "cpu"

@@ -18,6 +18,7 @@ from napari_medgan.engine.config import (
     DISCRIMINATORS,
     MAX_HOLDOUT_SLABS,
     PRECISIONS,
+    parse_ct_window,
 )
 
 AXES = {"axial (0)": 0, "coronal (1)": 1, "sagittal (2)": 2}
@@ -141,18 +142,14 @@ def window_text(window: tuple[float, float] | None) -> str | None:
 
 
 def parse_window(text: str) -> tuple[float, float] | None:
-    """The ``ct window`` field's text as ``ct_window``: ``None`` when empty.
+    """The ``ct window`` field's text as ``ct_window``: ``None`` when empty or ``none``.
 
     Raises
     ------
     ValueError
         When the text is not two numbers separated by a comma.
     """
-    text = text.strip()
-    if not text:
-        return None
-    low, high = (float(v) for v in text.replace(" ", "").split(","))
-    return low, high
+    return parse_ct_window(text)
 
 
 def field_value(name: str, value: Any) -> Any:
