@@ -84,6 +84,29 @@ def slab_split(labels: np.ndarray, n_cls: int, fraction: float, slabs: int, gap:
     return train, held
 
 
+def interleaved_split(labels: np.ndarray, n_cls: int, fraction: float, gap: int):
+    """Per condition: every ``1/fraction``-th slice held out, ``gap`` slices dropped each side.
+
+    Unlike slabs, the held-out slices then span every level of the volume, so a generator
+    that leaves out the top or bottom of the brain is not rewarded for it (see
+    ``--split`` and docs/quality.md, "level controls").
+    """
+    every = max(2 * gap + 2, round(1 / fraction))
+    train, held = [], []
+    for c in range(n_cls):
+        idx = np.flatnonzero(labels == c)
+        n = len(idx)
+        is_held = np.zeros(n, bool)
+        is_held[every // 2 :: every] = True
+        dropped = is_held.copy()
+        for k in range(1, gap + 1):
+            dropped[k:] |= is_held[:-k]
+            dropped[:-k] |= is_held[k:]
+        train.append(idx[~dropped])
+        held.append(idx[is_held])
+    return train, held
+
+
 # ----------------------------------------------------------------------------- textbook DCGAN
 class DCGen(nn.Module):
     def __init__(self, nz: int, n_cls: int, size: int, ngf: int = 64):
@@ -322,7 +345,12 @@ def setup(args):
     ds = mni_dataset(args.size)
     labels = ds.labels.numpy()
     n_cls = len(ds.class_names)
-    tr_idx, he_idx = slab_split(labels, n_cls, args.holdout, args.slabs, args.gap)
+    if getattr(args, "split", "slabs") == "interleaved":
+        gap = 1 if args.gap is None else args.gap
+        tr_idx, he_idx = interleaved_split(labels, n_cls, args.holdout, gap)
+    else:
+        gap = 4 if args.gap is None else args.gap
+        tr_idx, he_idx = slab_split(labels, n_cls, args.holdout, args.slabs, gap)
     imgs = ds.images.numpy()[:, 0]
     train_by_c = [imgs[i] for i in tr_idx]
     held_by_c = [imgs[i] for i in he_idx]
@@ -467,7 +495,16 @@ def main(argv=None) -> int:
     p.add_argument("--budgets", default="90,180", help="CPU seconds, comma separated")
     p.add_argument("--holdout", type=float, default=0.2)
     p.add_argument("--slabs", type=int, default=3)
-    p.add_argument("--gap", type=int, default=4)
+    p.add_argument(
+        "--split",
+        choices=("slabs", "interleaved"),
+        default="slabs",
+        help="held-out slices: contiguous slabs (default) or every 1/holdout-th slice, "
+        "which spans every level",
+    )
+    p.add_argument(
+        "--gap", type=int, default=None, help="slices dropped beside held-out ones (4 / 1)"
+    )
     args = p.parse_args(argv)
     if args.report:
         from bench_quality_report import write_report
@@ -488,6 +525,7 @@ def main(argv=None) -> int:
         "real": real_baseline(train_by_c, held_by_c, classifier=args.classifier),
         "n_train": [len(t) for t in train_by_c],
         "n_held": [len(h) for h in held_by_c],
+        "split": args.split,
         "class_names": list(ds.class_names),
         "env": environment(args),
         "budgets": args.budgets,
