@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_quality_splits import interleaved_split, slab_split
 from torch import nn
 
 from napari_medgan.engine import TrainConfig, Trainer, Volume, build_dataset
@@ -63,48 +64,6 @@ def mni_dataset(size: int):
         for im in load_mni152()
     ]
     return build_dataset(vols, size=size, slice_axis=0)
-
-
-def slab_split(labels: np.ndarray, n_cls: int, fraction: float, slabs: int, gap: int):
-    """Per condition: indices of training and held-out slices (contiguous slabs + gaps)."""
-    train, held = [], []
-    for c in range(n_cls):
-        idx = np.flatnonzero(labels == c)  # one volume per condition: in slice order
-        n = len(idx)
-        width = max(1, round(n * fraction / slabs))
-        centres = [int(n * (k + 1) / (slabs + 1)) for k in range(slabs)]
-        is_held = np.zeros(n, bool)
-        dropped = np.zeros(n, bool)
-        for m in centres:
-            a, b = max(0, m - width // 2), min(n, m - width // 2 + width)
-            is_held[a:b] = True
-            dropped[max(0, a - gap) : min(n, b + gap)] = True
-        train.append(idx[~dropped])
-        held.append(idx[is_held])
-    return train, held
-
-
-def interleaved_split(labels: np.ndarray, n_cls: int, fraction: float, gap: int):
-    """Per condition: every ``1/fraction``-th slice held out, ``gap`` slices dropped each side.
-
-    Unlike slabs, the held-out slices then span every level of the volume, so a generator
-    that leaves out the top or bottom of the brain is not rewarded for it (see
-    ``--split`` and docs/quality.md, "level controls").
-    """
-    every = max(2 * gap + 2, round(1 / fraction))
-    train, held = [], []
-    for c in range(n_cls):
-        idx = np.flatnonzero(labels == c)
-        n = len(idx)
-        is_held = np.zeros(n, bool)
-        is_held[every // 2 :: every] = True
-        dropped = is_held.copy()
-        for k in range(1, gap + 1):
-            dropped[k:] |= is_held[:-k]
-            dropped[:-k] |= is_held[k:]
-        train.append(idx[~dropped])
-        held.append(idx[is_held])
-    return train, held
 
 
 # ----------------------------------------------------------------------------- textbook DCGAN
@@ -484,6 +443,9 @@ def main(argv=None) -> int:
         help="--speed: at 64 px also the project in channels_last and compiled",
     )
     p.add_argument("--report", action="store_true", help="table + plot from saved runs")
+    p.add_argument(
+        "--levels", action="store_true", help="level controls of both splits (real slices only)"
+    )
     p.add_argument("--set", action="append", help="project config override key=value")
     p.add_argument("--preset", default="cpu", help="project preset (default cpu)")
     p.add_argument("--tag", default=None)
@@ -510,6 +472,11 @@ def main(argv=None) -> int:
         from bench_quality_report import write_report
 
         write_report(RUNS, HERE)
+        return 0
+    if args.levels:
+        from bench_quality_levels import level_controls
+
+        level_controls(args, setup, RUNS / "levels.json")
         return 0
     if args.speed:
         from bench_quality_speed import speed_table

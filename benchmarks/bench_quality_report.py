@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from bench_quality_levels import level_table
 
 #: Labels of runs started before ``--label`` existed.
 LABELS = {
@@ -44,7 +45,7 @@ def _opt(scores, key) -> str:
 def _load(runs_dir: Path) -> dict[str, dict]:
     out = {}
     for path in sorted(runs_dir.glob("*.json")):
-        if path.stem != "speed":
+        if path.stem not in ("speed", "levels"):
             out[path.stem] = json.loads(path.read_text())
     return out
 
@@ -102,25 +103,56 @@ def _dcgan_curves(runs) -> dict[tuple[str, int], tuple[str, list]]:
     return out
 
 
+#: How each ``--split`` holds slices out (runs before ``--split`` existed used slabs).
+SPLITS = {
+    "slabs": "3 slabs at 1/4, 1/2 and 3/4 of the slice range (gap 4 slices)",
+    "interleaved": "every 5th slice, spanning every level (gap 1 slice)",
+}
+
+#: Series whose final samples make up the report's sample sheet (the latest of each split).
+SHEET_SERIES = ("s5", "s8")
+
+
+def _split(payload: dict) -> str:
+    return payload.get("split", "slabs")
+
+
+def _split_lines(runs) -> list[str]:
+    """Per split: what is held out, the counts and the real baseline."""
+    out = []
+    for split, how in SPLITS.items():
+        first = next((p for p in runs.values() if _split(p) == split), None)
+        if first is None:
+            continue
+        out.append(
+            f"- **{split}** split: held out {how}; per condition {first['n_held']} held out, "
+            f"{first['n_train']} training. Real baseline (training real vs held-out real, same "
+            f"count): SWD×10³ = **{_mean(first['real']):.1f}**."
+        )
+    return out
+
+
 def write_report(runs_dir: Path, out_dir: Path) -> Path:
     runs = _load(runs_dir)
     lines = ["# Quality per CPU-second: project vs the textbook DCGAN loop", ""]
     any_run = next(iter(runs.values()))
     env = any_run["env"]
-    real = _mean(any_run["real"])
     scored = next((p for p in runs.values() if "coverage" in p["real"][0]), any_run)
     loads = sorted(
         {round(p["env"]["loadavg_start"][0], 1) for p in runs.values()}
         | {round(p["env"].get("loadavg_end", [0])[0], 1) for p in runs.values()}
     )
     lines += [
-        f"Data: MNI152 T1/GM/WM axial slices at {env['size']} px; held out per condition: "
-        f"{any_run['n_held']} slices in 3 slabs (gap 4 slices), training {any_run['n_train']}. "
+        f"Data: MNI152 T1/GM/WM axial slices at {env['size']} px. "
         f"torch {env['torch']}, {env['threads']} torch thread per process, budgets in process "
         "CPU seconds (scoring excluded), two to four benchmark processes at a time on a shared "
         f"2-core machine (load averages seen at starts/ends: {', '.join(map(str, loads))}).",
         "",
-        f"Real baseline (training real vs held-out real, same count): SWD×10³ = **{real:.1f}**.",
+        *_split_lines(runs),
+        "",
+        "SWD is compared only within a split; × real is the ratio to the run's own split's "
+        "baseline. On the slab split, training slices from only the middle half of the levels "
+        "score 0.32× real, so SWD there rewards leaving out levels (docs/quality.md).",
         "Diversity: mean pairwise L2 of 32 samples within a condition, as a fraction of real "
         "training slices' (worst condition; 1.0 = as varied as real, near 0 = one image per "
         "condition), and mean pairwise MS-SSIM (real: "
@@ -144,6 +176,7 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
     for tag, payload in runs.items():
         for run in payload["runs"]:
             name = _label(tag, payload)
+            real = _mean(payload["real"])
             for p in run["curve"]:
                 v = _mean(p["scores"])
                 per = " / ".join(f"{s['swd']:.0f}" for s in p["scores"])
@@ -168,14 +201,15 @@ def write_report(runs_dir: Path, out_dir: Path) -> Path:
                             f"| ↳ {label} | {p['cpu_s']:.0f} | | | {w:.1f} | {w / real:.2f} | "
                             f"{_mean(p[f'scores_{which}'], 'nn_ratio'):.2f} | | | | | |"
                         )
-    lines += ["", *_targets(runs), "", *_speed(runs_dir), "", "## Commands", ""]
+    lines += ["", *_targets(runs), "", *level_table(runs_dir / "levels.json")]
+    lines += ["", *_speed(runs_dir), "", "## Commands", ""]
     for tag, payload in runs.items():
         command = payload.get("command") or COMMANDS.get(tag)
         if command:
             lines.append(f"- `{tag}`: `{command}`")
     lines += ["", "![SWD vs CPU time](quality_swd_vs_cpu.png)", ""]
     lines.append("![samples](quality_samples.png)")
-    _plot(runs, real, out_dir / "quality_swd_vs_cpu.png")
+    _plot(runs, out_dir / "quality_swd_vs_cpu.png")
     _samples(runs, out_dir / "quality_samples.png")
     path = out_dir / "results_quality.md"
     path.write_text("\n".join(lines) + "\n")
@@ -245,24 +279,32 @@ def _speed(runs_dir):
     return out
 
 
-def _plot(runs, real, path):
+def _plot(runs, path):
+    """SWD vs CPU time, one panel per split (each with its real baseline)."""
     import matplotlib
 
     matplotlib.use("Agg")  # the benchmark is a script, not the library
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for tag, payload in runs.items():
-        for run in payload["runs"]:
-            xs = [p["cpu_s"] for p in run["curve"]]
-            ys = [_mean(p["scores"]) for p in run["curve"]]
-            main = run["method"] == "dcgan" or payload.get("headline")
-            style = "-o" if main else "--."
-            ax.plot(xs, ys, style, label=tag, lw=2 if main else 1)
-    ax.axhline(real, color="k", ls=":", label="real baseline")
-    ax.set_xlabel("training CPU seconds (1 torch thread)")
-    ax.set_ylabel("SWD×10³ vs held-out real (lower is better)")
-    ax.legend(fontsize=7)
+    splits = [s for s in SPLITS if any(_split(p) == s for p in runs.values())]
+    fig, axes = plt.subplots(1, len(splits), figsize=(8 * len(splits), 5), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        real = None
+        for tag, payload in runs.items():
+            if _split(payload) != split:
+                continue
+            real = _mean(payload["real"])
+            for run in payload["runs"]:
+                xs = [p["cpu_s"] for p in run["curve"]]
+                ys = [_mean(p["scores"]) for p in run["curve"]]
+                main = run["method"] == "dcgan" or payload.get("headline")
+                style = "-o" if main else "--."
+                ax.plot(xs, ys, style, label=tag, lw=2 if main else 1)
+        ax.axhline(real, color="k", ls=":", label="real baseline")
+        ax.set_title(f"{split} split", fontsize=9)
+        ax.set_xlabel("training CPU seconds (1 torch thread)")
+        ax.set_ylabel("SWD×10³ vs held-out real (lower is better)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -277,7 +319,7 @@ def _samples(runs, path):
     rows = []
     for tag, payload in runs.items():
         run = payload["runs"][0]
-        if not run["curve"]:
+        if not run["curve"] or _series(tag, payload)[0] not in SHEET_SERIES:
             continue
         last = run["curve"][-1]
         samples = last.get("samples") or run.get("samples")

@@ -1,0 +1,81 @@
+"""Level controls of ``bench_quality.py --levels``: what SWD against held-out slices rewards.
+
+Each control is a set of *real training slices* scored like a generator (``bench_quality.score``
+uses the same ``swd`` at the held-out count, mean of three draws): all of them (the real
+baseline), only the middle or the lower half of the levels, one middle slice repeated. A split
+whose held-out slices are a fair reference scores every control worse than all training slices;
+the slab split scores the middle half far *better* (its held-out slabs sit at middle levels).
+Writes ``quality_runs/levels.json``; ``--report`` turns it into a table.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+
+import numpy as np
+
+from napari_medgan.engine.metrics.swd import swd
+
+#: Control name -> training-slice indices it draws from (slices are in level order).
+CONTROLS = {
+    "all training slices (the real baseline)": lambda n: np.arange(n),
+    "only the middle half of the levels": lambda n: np.arange(n // 4, 3 * n // 4),
+    "only the lower half of the levels": lambda n: np.arange(n // 2),
+    "one middle slice repeated": lambda n: np.array([n // 2]),
+}
+
+
+def control_swd(train_by_c, held_by_c, pick, draws: int = 3, seed: int = 0) -> float:
+    """Mean over conditions of SWD×10³ between ``pick``'s slices (held-out count) and held-out."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for tr, he in zip(train_by_c, held_by_c):
+        idx = pick(len(tr))
+        sets = [tr[rng.choice(idx, len(he), replace=len(idx) < len(he))] for _ in range(draws)]
+        out.append(1e3 * np.mean([swd(x, he, seed=k).value for k, x in enumerate(sets)]))
+    return float(np.mean(out))
+
+
+def level_controls(args, setup, path) -> dict:
+    """Every control on both splits (``setup`` is ``bench_quality.setup``); saved to ``path``."""
+    result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "splits": {}}
+    for split in ("slabs", "interleaved"):
+        a = copy.copy(args)
+        a.split, a.gap = split, None
+        _, _, train_by_c, held_by_c = setup(a)
+        rows = {name: control_swd(train_by_c, held_by_c, pick) for name, pick in CONTROLS.items()}
+        result["splits"][split] = {
+            "n_train": [len(t) for t in train_by_c],
+            "n_held": [len(h) for h in held_by_c],
+            "swd": rows,
+        }
+        print(split, {k: round(v, 1) for k, v in rows.items()})
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def level_table(path) -> list[str]:
+    """The report's section for ``levels.json`` (nothing if it was never measured)."""
+    if not path.exists():
+        return []
+    d = json.loads(path.read_text())
+    splits = list(d["splits"])
+    out = [
+        "## Level controls: what SWD against the held-out slices rewards",
+        "",
+        "Real training slices scored like a generator (SWD×10³, mean of conditions; in brackets "
+        f"the ratio to all training slices). `bench_quality.py --levels`, {d['date']}.",
+        "",
+        "| reference set | " + " | ".join(f"{s} split" for s in splits) + " |",
+        "|---|" + "---|" * len(splits),
+    ]
+    for name in CONTROLS:
+        cells = []
+        for s in splits:
+            rows = d["splits"][s]["swd"]
+            base = rows[next(iter(CONTROLS))]
+            cells.append(f"{rows[name]:.0f} ({rows[name] / base:.2f}×)")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
