@@ -5,7 +5,9 @@ uses the same ``swd`` at the held-out count, mean of three draws): all of them (
 baseline), only the middle or the lower half of the levels, one middle slice repeated. A split
 whose held-out slices are a fair reference scores every control worse than all training slices;
 the slab split scores the middle half far *better* (its held-out slabs sit at middle levels).
-Writes ``quality_runs/levels.json``; ``--report`` turns it into a table.
+The engine's own split (two slabs at seed-drawn positions, ``napari-medgan train``'s default)
+is controlled too, for a few seeds. Writes ``quality_runs/levels.json``; ``--report`` turns it
+into a table.
 """
 
 from __future__ import annotations
@@ -38,6 +40,24 @@ def control_swd(train_by_c, held_by_c, pick, draws: int = 3, seed: int = 0) -> f
     return float(np.mean(out))
 
 
+#: Seeds of the engine's own split (``holdout=0.2``, ``holdout_slabs=2``) also controlled.
+ENGINE_SEEDS = 4
+
+
+def engine_split(ds, seed: int):
+    """Per condition: training slices in level order and held-out slices of the engine's split."""
+    from napari_medgan.engine.holdout import split_dataset
+
+    train, held, _ = split_dataset(ds, 0.2, seed, slabs=2)
+    train_by_c, held_by_c = [], []
+    for c in range(len(ds.class_names)):
+        in_t = (train.labels == c).numpy()
+        order = np.argsort(train.slice_index.numpy()[in_t])
+        train_by_c.append(train.images.numpy()[in_t][:, 0][order])
+        held_by_c.append(held.images.numpy()[(held.labels == c).numpy()][:, 0])
+    return train_by_c, held_by_c
+
+
 def level_controls(args, setup, path) -> dict:
     """Every control on both splits (``setup`` is ``bench_quality.setup``); saved to ``path``."""
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "splits": {}}
@@ -52,6 +72,16 @@ def level_controls(args, setup, path) -> dict:
             "swd": rows,
         }
         print(split, {k: round(v, 1) for k, v in rows.items()})
+    ds = setup(args)[0]
+    for seed in range(ENGINE_SEEDS):  # the engine's own protocol split, as `train` makes it
+        train_by_c, held_by_c = engine_split(ds, seed)
+        rows = {name: control_swd(train_by_c, held_by_c, pick) for name, pick in CONTROLS.items()}
+        result["splits"][f"engine seed {seed}"] = {
+            "n_train": [len(t) for t in train_by_c],
+            "n_held": [len(h) for h in held_by_c],
+            "swd": rows,
+        }
+        print(f"engine seed {seed}", {k: round(v, 1) for k, v in rows.items()})
     path.write_text(json.dumps(result, indent=1))
     return result
 
