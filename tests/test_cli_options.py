@@ -128,7 +128,7 @@ def test_ct_window_text_reads_the_same_in_the_cli_and_the_widget(text, window):
     assert widget_window(text) == window
     assert config_of("--set", f"ct_window={text}").ct_window == window
     assert config_of(f"--ct-window={text}").ct_window == window
-    for bad in ("300", "a,b", "1,2,3"):
+    for bad in ("300", "a,b", "1,2,3", "-inf,inf", "nan,5"):
         with pytest.raises(ValueError):
             parse_ct_window(bad)
         with pytest.raises(ConfigError, match="--ct-window takes LOW,HIGH"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -377,12 +378,14 @@ def parse_ct_window(text: str) -> tuple[float, float] | None:
     Raises
     ------
     ValueError
-        When the text is not two numbers separated by a comma.
+        When the text is not two finite numbers separated by a comma.
     """
     text = text.strip()
     if text.lower() in ("", "none"):
         return None
     low, high = (float(v) for v in text.split(","))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"CT window bounds must be finite (got {text!r})")
     return low, high
 
 
