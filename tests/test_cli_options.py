@@ -128,6 +128,8 @@ def test_ct_window_text_reads_the_same_in_the_cli_and_the_widget(text, window):
     assert widget_window(text) == window
     assert config_of("--set", f"ct_window={text}").ct_window == window
     assert config_of(f"--ct-window={text}").ct_window == window
+    with pytest.raises(ConfigError, match="ct_window must be two finite numbers"):
+        TrainConfig(ct_window=(float("-inf"), 0.0)).validate()
     for bad in ("300", "a,b", "1,2,3", "-inf,inf", "nan,5"):
         with pytest.raises(ValueError):
             parse_ct_window(bad)

@@ -229,10 +229,13 @@ class TrainConfig:
                 f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"
             )
         if self.ct_window is not None and (
-            len(self.ct_window) != 2 or not self.ct_window[0] < self.ct_window[1]
+            len(self.ct_window) != 2
+            or not all(math.isfinite(v) for v in self.ct_window)
+            or not self.ct_window[0] < self.ct_window[1]
         ):
             raise ConfigError(
-                f"ct_window must be two numbers LOW,HIGH with LOW < HIGH (got {self.ct_window})"
+                "ct_window must be two finite numbers LOW,HIGH with LOW < HIGH "
+                f"(got {self.ct_window})"
             )
         if not (0 <= self.ema_decay < 1):
             raise ConfigError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
