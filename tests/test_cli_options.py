@@ -122,10 +122,10 @@ def test_bad_setting_one_line_exit_2(argv, match, tmp_path, capsys):
      ("None", None)],
 )
 def test_ct_window_text_reads_the_same_in_the_cli_and_the_widget(text, window):
-    from napari_medgan.widgets.train_fields import parse_window as widget_window
+    from napari_medgan.widgets.train_fields import BAD_WINDOW, field_value
 
     assert parse_ct_window(text) == window
-    assert widget_window(text) == window
+    assert field_value("ct_window", text) == window  # the Train widget's field
     assert config_of("--set", f"ct_window={text}").ct_window == window
     assert config_of(f"--ct-window={text}").ct_window == window
     with pytest.raises(ConfigError, match="ct_window must be two finite numbers"):
@@ -135,6 +135,7 @@ def test_ct_window_text_reads_the_same_in_the_cli_and_the_widget(text, window):
             parse_ct_window(bad)
         with pytest.raises(ConfigError, match="--ct-window takes LOW,HIGH"):
             config_of(f"--ct-window={bad}")
+        assert field_value("ct_window", bad) is BAD_WINDOW  # refused by validate at Start
 
 
 def test_resume_refuses_a_recipe_change(tmp_path, capsys):

@@ -141,26 +141,15 @@ def window_text(window: tuple[float, float] | None) -> str | None:
     return f"{window[0]:g},{window[1]:g}"
 
 
-def parse_window(text: str) -> tuple[float, float] | None:
-    """The ``ct window`` field's text as ``ct_window``: ``None`` when empty or ``none``.
-
-    Raises
-    ------
-    ValueError
-        When the text is not two numbers separated by a comma.
-    """
-    return parse_ct_window(text)
-
-
 def field_value(name: str, value: Any) -> Any:
     """A widget's value as the ``TrainConfig`` field ``name`` holds it."""
     if name == "augment":
         return tuple(value)
     if name == "out_dir":
         return str(value)
-    if name == "ct_window":
+    if name == "ct_window":  # empty or "none": the default window
         try:
-            return parse_window(value)
+            return parse_ct_window(value)
         except ValueError:
             return BAD_WINDOW
     return value
