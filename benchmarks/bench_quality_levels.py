@@ -58,30 +58,29 @@ def engine_split(ds, seed: int):
     return train_by_c, held_by_c
 
 
+def _controlled(train_by_c, held_by_c) -> dict:
+    """Every control's SWD on one split, with the split's counts."""
+    return {
+        "n_train": [len(t) for t in train_by_c],
+        "n_held": [len(h) for h in held_by_c],
+        "swd": {name: control_swd(train_by_c, held_by_c, pick) for name, pick in CONTROLS.items()},
+    }
+
+
 def level_controls(args, setup, path) -> dict:
-    """Every control on both splits (``setup`` is ``bench_quality.setup``); saved to ``path``."""
+    """Every control on both splits (``setup`` is ``bench_quality.setup``) and on the engine's
+    split for :data:`ENGINE_SEEDS` seeds; saved to ``path``."""
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "splits": {}}
+    splits = result["splits"]
     for split in ("slabs", "interleaved"):
         a = copy.copy(args)
         a.split, a.gap = split, None
-        _, _, train_by_c, held_by_c = setup(a)
-        rows = {name: control_swd(train_by_c, held_by_c, pick) for name, pick in CONTROLS.items()}
-        result["splits"][split] = {
-            "n_train": [len(t) for t in train_by_c],
-            "n_held": [len(h) for h in held_by_c],
-            "swd": rows,
-        }
-        print(split, {k: round(v, 1) for k, v in rows.items()})
-    ds = setup(args)[0]
+        ds, _, train_by_c, held_by_c = setup(a)
+        splits[split] = _controlled(train_by_c, held_by_c)
     for seed in range(ENGINE_SEEDS):  # the engine's own protocol split, as `train` makes it
-        train_by_c, held_by_c = engine_split(ds, seed)
-        rows = {name: control_swd(train_by_c, held_by_c, pick) for name, pick in CONTROLS.items()}
-        result["splits"][f"engine seed {seed}"] = {
-            "n_train": [len(t) for t in train_by_c],
-            "n_held": [len(h) for h in held_by_c],
-            "swd": rows,
-        }
-        print(f"engine seed {seed}", {k: round(v, 1) for k, v in rows.items()})
+        splits[f"engine seed {seed}"] = _controlled(*engine_split(ds, seed))
+    for name, row in splits.items():
+        print(name, {k: round(v, 1) for k, v in row["swd"].items()})
     path.write_text(json.dumps(result, indent=1))
     return result
 

@@ -242,9 +242,9 @@ def _targets(runs):
                 continue
             dc_tag, dc = curves[series]
             cells = []
+            first = run["curve"][0]["cpu_s"] if run["curve"] else None
             for p in dc:
                 t = _time_to_reach(run["curve"], _mean(p["scores"]), payload["real"])
-                first = run["curve"][0]["cpu_s"] if run["curve"] else None
                 if t is None:
                     last = run["curve"][-1]["cpu_s"] if run["curve"] else 0
                     cells.append(f"{p['cpu_s']:.0f} s: not by {last:.0f} s")
