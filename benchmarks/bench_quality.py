@@ -448,7 +448,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("--set", action="append", help="project config override key=value")
     p.add_argument("--preset", default="cpu", help="project preset (default cpu)")
-    p.add_argument("--tag", default=None)
+    p.add_argument("--tag", default=None, help="run name; with --speed: speed-TAG.json")
     p.add_argument("--label", default=None, help="what the run is, for the report's table")
     p.add_argument("--extra-scores", default="", help="also score raw G / stale-BN EMA: raw,stale")
     p.add_argument("--size", type=int, default=64)

@@ -144,5 +144,6 @@ def speed_table(args) -> list[dict]:
         "loadavg": os.getloadavg(),
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
     }
-    (RUNS / "speed.json").write_text(json.dumps(payload))
+    name = f"speed-{args.tag}.json" if args.tag else "speed.json"  # the report reads speed.json
+    (RUNS / name).write_text(json.dumps(payload))
     return rows
