@@ -14,6 +14,7 @@ from napari_medgan.engine import (
     TrainingError,
     build_dataset,
 )
+from napari_medgan.engine.trainer import PREVIEW_LATENTS
 
 
 @pytest.fixture(scope="module")
@@ -31,12 +32,34 @@ def test_losses_finite_and_discriminator_separates(tmp_path, dataset):
     assert np.mean([r.d_real for r in late]) > np.mean([r.d_fake for r in late])
     assert reports[-1].checkpoint and (tmp_path / "latest").exists()
     previews = [r for r in reports if r.preview is not None]
-    assert previews[0].preview.shape == (3, 32, 32) and previews[0].preview_names == [
+    k = PREVIEW_LATENTS
+    assert previews[0].preview.shape == (3, k, 32, 32) and previews[0].preview_names == [
         "T1",
         "GM",
         "WM",
     ]
     assert not np.allclose(previews[0].preview, previews[-1].preview)
+
+
+def test_preview_rows_share_latents(tmp_path, dataset):
+    """Every condition's row comes from the same latents, in the same order, class by class."""
+    trainer = Trainer(tiny_config(tmp_path, steps=1), dataset)
+    seen = []
+
+    def fake_generator(z, labels):
+        seen.append((z.clone(), labels.clone()))
+        return z[:, :1, None, None].expand(-1, 1, 32, 32) + labels[:, None, None, None]
+
+    trainer.sampling_generator = lambda: fake_generator
+    preview, names = trainer.preview()
+    z, labels = seen[0]
+    k = PREVIEW_LATENTS
+    assert preview.shape == (3, k, 32, 32) and names == ["T1", "GM", "WM"]
+    assert labels.tolist() == [c for c in range(3) for _ in range(k)]
+    assert torch.equal(z[:k], z[k : 2 * k]) and torch.equal(z[:k], z[2 * k :])
+    assert len(set(z[:k, 0].tolist())) == k  # distinct latents within a row
+    # row c, column j is the sample of latent j under condition c
+    assert np.allclose(preview[2, 1] - preview[0, 1], 2.0)
 
 
 def _pairwise_l2(x) -> float:

@@ -19,7 +19,7 @@ from napari_medgan.widgets._activity import activity_movie
 from napari_medgan.widgets._layout import UI_S, StatusLine
 from napari_medgan.widgets._worker import BackgroundTask
 from napari_medgan.widgets.loss_plot import LossPlot
-from napari_medgan.widgets.preview import PREVIEW_NAME
+from napari_medgan.widgets.preview import PREVIEW_NAME, grid
 from napari_medgan.widgets.train import TrainWidget
 
 pytestmark = pytest.mark.gui
@@ -40,7 +40,7 @@ def report(step: int, status: str = "running", preview: bool = False) -> TrainRe
         status=status,
     )  # fmt: skip
     if preview:
-        r.preview, r.preview_names = np.zeros((2, 8, 8), np.float32), ["T1", "GM"]
+        r.preview, r.preview_names = np.zeros((2, 4, 8, 8), np.float32), ["T1", "GM"]
     return r
 
 
@@ -184,3 +184,12 @@ def test_a_crash_right_after_a_report_stays_on_the_status_line(make_napari_viewe
     widget._on_ended()
     assert "crashed" in widget.status.text()
     assert widget.progress.value() == 2  # the numbers still caught up
+
+
+def test_preview_grid_puts_a_row_per_condition_with_background_between_tiles():
+    preview = np.arange(2 * 3, dtype=np.float32).reshape(2, 3, 1, 1) * np.ones((1, 1, 4, 4))
+    out = grid(preview, gap=1)
+    assert out.shape == (2 * 4 + 1, 3 * 4 + 2)
+    assert out[0, 0] == 0 and out[0, 5] == 1 and out[5, 0] == 3 and out[-1, -1] == 5
+    assert (out[4] == -1).all() and (out[:, 4] == -1).all()  # the gaps are background
+    assert grid(preview[:, 0]).shape == (4, 2 * 4 + 2)  # (n, S, S): one row as before

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from napari_medgan.engine.checkpoint import load_checkpoint
+from napari_medgan.engine.trainer import PREVIEW_LATENTS
 from napari_medgan.widgets.state import TrainState, runs
 from napari_medgan.widgets.train import TrainWidget
 
@@ -89,7 +90,8 @@ def test_short_run_gives_preview_checkpoint_and_plot(
     assert np.allclose(geometry["origin"], mni_small["T1"].origin)  # the layer's position
     assert geometry["slice_axis"] == 0
     preview = viewer.layers["MedGAN preview"]
-    assert preview.data.shape == (32, 2 * 32 + 2)
+    k = PREVIEW_LATENTS  # a row of k samples per condition, 2 px between tiles
+    assert preview.data.shape == (2 * 32 + 2, k * 32 + (k - 1) * 2)
     assert tuple(preview.contrast_limits) == (-1.0, 1.0)
     assert np.allclose(preview.scale, widget.pixel_spacing)
     assert preview.metadata["conditions"] == ["T1", "GM"]

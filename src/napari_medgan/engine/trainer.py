@@ -67,6 +67,9 @@ def _close_open_runs() -> None:
 
 # torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+#: Latents of the preview: each condition is drawn from the same ones, so a column shows what
+#: the condition alone changes and a row shows the variety within a condition.
+PREVIEW_LATENTS = 4
 log = logging.getLogger(__name__)
 
 
@@ -78,8 +81,9 @@ class TrainingError(RuntimeError):
 class TrainReport:
     """What one training step reports.
 
-    ``preview`` (when present) is ``(n_classes, size, size)`` in the model range [-1, 1]: one tile
-    per condition, drawn by the EMA generator from fixed latents so it evolves smoothly.
+    ``preview`` (when present) is ``(n_classes, PREVIEW_LATENTS, size, size)`` in the model range
+    [-1, 1]: a row per condition, drawn by the EMA generator from the same fixed latents in every
+    row, so it evolves smoothly and a column differs only by its condition.
     ``heldout_score`` (on scoring steps only) is the held-out SWD of the EMA generator, lower is
     better (see ``engine.heldout_score``), ``heldout_baseline`` the same for training slices;
     ``best_step`` is the step of the best score so far (None before the first score).
@@ -199,7 +203,7 @@ class Trainer:
         self.images = self.train_set.images.to(self.device)
         self.labels = self.train_set.labels.to(self.device)
         preview_gen = torch.Generator().manual_seed(config.seed + 1)
-        self._preview_z = torch.randn(self.n_classes, config.z_dim, generator=preview_gen)
+        self._preview_z = torch.randn(PREVIEW_LATENTS, config.z_dim, generator=preview_gen)
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
         self.scorer: HeldoutScorer | None = None
@@ -353,12 +357,14 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self) -> tuple[np.ndarray, list[str]]:
-        """One EMA sample per condition from fixed latents, ``(n_classes, size, size)``."""
-        n = self._preview_z.shape[0]
-        labels = torch.arange(n, device=self.device)
-        imgs = self.sampling_generator()(self._preview_z.to(self.device), labels).float()
+        """EMA samples, ``(n_classes, PREVIEW_LATENTS, size, size)``: each row one condition,
+        every row from the same fixed latents."""
+        n, k = self.n_classes, self._preview_z.shape[0]
+        z = self._preview_z.repeat(n, 1).to(self.device)
+        labels = torch.arange(n, device=self.device).repeat_interleave(k)
+        imgs = self.sampling_generator()(z, labels).float()
         names = self.dataset.class_names if self.dataset.conditional else ["sample"]
-        return imgs[:, 0].cpu().numpy(), list(names)
+        return imgs[:, 0].reshape(n, k, *imgs.shape[-2:]).cpu().numpy(), list(names)
 
     def _score(self, report: TrainReport) -> bool:
         """Score the EMA generator on the held-out slices; True when it is the best so far."""

@@ -1,4 +1,4 @@
-"""The live preview layer: one tile per condition side by side, updated in place."""
+"""The live preview layer: a row of samples per condition, updated in place."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ def tile(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
     return out
 
 
+def grid(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
+    """``(n, k, S, S)`` -> one image with a row of ``k`` tiles per ``n``; ``(n, S, S)`` -> one row."""
+    if preview.ndim == 3:
+        return tile(preview, gap)
+    rows = [tile(row, gap) for row in preview]
+    out = np.full((len(rows) * (rows[0].shape[0] + gap) - gap, rows[0].shape[1]), -1.0, np.float32)
+    for i, row in enumerate(rows):
+        out[i * (row.shape[0] + gap) : i * (row.shape[0] + gap) + row.shape[0]] = row
+    return out
+
+
 def show_preview(
     viewer,
     preview: np.ndarray,
@@ -32,9 +43,10 @@ def show_preview(
     ----------
     viewer : napari.Viewer
     preview : numpy.ndarray
-        ``(n_classes, S, S)`` in the model range [-1, 1].
+        ``(n_classes, k, S, S)`` (a row of ``k`` samples per condition, top to bottom) or
+        ``(n_classes, S, S)`` (one tile per condition, left to right), in the model range [-1, 1].
     names : list of str
-        Condition of each tile, left to right.
+        Condition of each row (or tile).
     pixel_spacing : float
         mm per training pixel, so tiles have the physical size of the source slices.
     beside : Layer, optional
@@ -42,7 +54,7 @@ def show_preview(
     step : int
         Training step, kept in the layer metadata.
     """
-    data = tile(np.asarray(preview, dtype=np.float32))
+    data = grid(np.asarray(preview, dtype=np.float32))
     scale = (pixel_spacing, pixel_spacing)
     meta = {"medgan_preview": True, "conditions": list(names), "step": int(step)}
     layer = _find(viewer)
