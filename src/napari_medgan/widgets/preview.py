@@ -19,7 +19,7 @@ def tile(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
 
 
 def grid(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
-    """``(n, k, S, S)`` -> one image with a row of ``k`` tiles per ``n``; ``(n, S, S)`` -> one row."""
+    """``(n, k, S, S)`` -> a row of ``k`` tiles per ``n``; ``(n, S, S)`` -> one row of ``n``."""
     if preview.ndim == 3:
         return tile(preview, gap)
     rows = [tile(row, gap) for row in preview]
