@@ -110,7 +110,7 @@ SPLITS = {
 }
 
 #: Series whose final samples make up the report's sample sheet (the latest of each split).
-SHEET_SERIES = ("s5", "s8")
+SHEET_SERIES = ("s5", "s8", "s9")
 
 
 def _split(payload: dict) -> str:
