@@ -68,6 +68,39 @@ def test_series_sorted_by_position_not_file_name(tmp_path):
     assert image.name == "test series"
 
 
+def _repeat_positions(paths, n_positions, step=2.5):
+    """Move file ``k`` to position ``k % n_positions`` (time point ``k // n_positions``)."""
+    first = pydicom.dcmread(paths[0])
+    iop = np.asarray([float(v) for v in first.ImageOrientationPatient])
+    normal = np.cross(iop[:3], iop[3:])
+    ipp0 = np.asarray([float(v) for v in first.ImagePositionPatient])
+    for k, path in enumerate(paths):
+        ds = pydicom.dcmread(path)
+        ds.ImagePositionPatient = [f"{v:.4f}" for v in ipp0 + (k % n_positions) * step * normal]
+        ds.save_as(path)
+
+
+def test_repeated_positions_become_a_time_axis_first(tmp_path):
+    """Two time points of three slices: (time, z, y, x), each time point in InstanceNumber order."""
+    paths = make_series(tmp_path / "t", n=6, description="dynamic")
+    _repeat_positions(paths, 3)
+    image = read_image(tmp_path / "t")[0]
+    base = read_image(dicom_file("CT_small.dcm"))[0].data[0]
+    assert image.data.shape == (2, 3, 128, 128)
+    for t in range(2):
+        for z in range(3):
+            np.testing.assert_allclose(image.data[t, z], base + 3 * t + z)
+    assert image.spacing[1] == pytest.approx(2.5, abs=1e-4)  # the slice step, not the time step
+    assert image.spacing[0] == 1.0 and image.origin[0] == 0.0
+
+
+def test_repeated_positions_that_do_not_fill_a_grid_are_a_read_error(tmp_path):
+    paths = make_series(tmp_path / "t", n=7, description="ragged")
+    _repeat_positions(paths, 3)  # 7 slices at 3 positions: 3 + 2 + 2
+    with pytest.raises(ReadError, match=r"ragged.*7 slices at 3 positions"):
+        read_image(tmp_path / "t")
+
+
 def test_folder_with_two_series(tmp_path):
     make_series(tmp_path / "f" / "one", n=3, description="first")
     make_series(tmp_path / "f" / "two", n=2, source="MR_small.dcm", description="second")
