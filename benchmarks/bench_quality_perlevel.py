@@ -14,8 +14,8 @@ import sys
 import types
 
 import numpy as np
-
 from bench_quality import RUNS, setup
+
 from napari_medgan.engine.metrics.swd import swd
 
 
