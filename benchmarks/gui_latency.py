@@ -118,7 +118,10 @@ def thread_design(app, viewer, config, volumes, seconds: float):
         if r.preview is not None:
             show_preview(viewer, r.preview, r.preview_names, spacing, step=r.step)
 
-    worker = create_worker(trainer.run, _connect={"yielded": on_report})
+    def reports():  # a generator function, so napari makes a GeneratorWorker (run() returns one)
+        yield from trainer.run()
+
+    worker = create_worker(reports, _connect={"yielded": on_report})
     spin(app, lambda: trainer.step >= 2)
     s0, t0 = trainer.step, time.perf_counter()
     delays = measure(app, lambda: False, seconds)
