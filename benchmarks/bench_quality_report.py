@@ -294,7 +294,7 @@ def _plot(runs, path):
     import matplotlib.pyplot as plt
 
     splits = [s for s in SPLITS if any(_split(p) == s for p in runs.values())]
-    fig, axes = plt.subplots(1, len(splits), figsize=(8 * len(splits), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(splits), figsize=(9.5 * len(splits), 5.5), squeeze=False)
     for ax, split in zip(axes[0], splits):
         real = None
         for tag, payload in runs.items():
@@ -311,7 +311,7 @@ def _plot(runs, path):
         ax.set_title(f"{split} split", fontsize=9)
         ax.set_xlabel("training CPU seconds (1 torch thread)")
         ax.set_ylabel("SWD×10³ vs held-out real (lower is better)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
