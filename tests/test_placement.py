@@ -135,3 +135,27 @@ def test_generate_widget_save_refusals_are_notified(make_napari_viewer, qtbot, s
     assert notes[-1][0] == "error" and "AuthPct below baseline" in notes[-1][1]
     assert widget.save_layer(layer, tmp_path / "ok", dicom=True) == tmp_path / "ok"
     assert not (tmp_path / "real").exists() and not (tmp_path / "flagged").exists()
+
+
+@pytest.mark.gui
+@pytest.mark.parametrize("axis", [0, 2])
+def test_generate_hashes_in_the_worker_the_data_the_layer_gets(
+    make_napari_viewer, sampler, monkeypatch, axis
+):
+    """The Generate worker returns the digest of the layer data (any slice axis); the layer's
+    marker carries it unchanged, so napari's event loop does not hash the stack."""
+    import dataclasses
+
+    from napari_medgan.io.synthetic import GENERATED_KEY, data_digest
+    from napari_medgan.widgets._worker import sample_job
+
+    geom = dataclasses.replace(sampler.geometry["GM"], slice_axis=axis)
+    monkeypatch.setitem(sampler.geometry, "GM", geom)
+    job = sample_job(sampler, 5, "GM", 3)
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            next(job)
+    images, digest = stop.value.value
+    data, kwargs = sample_layer(make_napari_viewer(), sampler, images, "GM", 3, None, digest)
+    assert data.shape[axis] == 5
+    assert kwargs["metadata"][GENERATED_KEY]["digest"] == digest == data_digest(data)

@@ -114,9 +114,15 @@ def place_stack(
     index_to_world = np.eye(4)
     index_to_world[:3, :3] = directions @ np.diag(spacing)
     index_to_world[:3, 3] = start + first * spacing[axis] * directions[:, axis]
+    return along_slice_axis(geometry, stack), Placement(index_to_world, axis, first, frame_name)
+
+
+def along_slice_axis(geometry: Any, stack: np.ndarray) -> np.ndarray:
+    """``(n, h, w)`` (or ``(c, n, h, w)``) with the sample axis moved to the slice axis: the data
+    of a placed stack (a view, no copy)."""
+    axis = 0 if geometry.slice_axis is None else int(geometry.slice_axis)
     lead = stack.ndim - 3
-    data = np.moveaxis(stack, lead, lead + axis)
-    return data, Placement(index_to_world, axis, first, frame_name)
+    return np.moveaxis(stack, lead, lead + axis)
 
 
 def placed_image(

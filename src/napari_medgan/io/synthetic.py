@@ -32,15 +32,23 @@ def data_digest(data: Any) -> str:
 
 
 def generated_marker(
-    data: Any, checkpoint: str, step: int, seed: int, flagged: list[str] | None = None
+    data: Any,
+    checkpoint: str,
+    step: int,
+    seed: int,
+    flagged: list[str] | None = None,
+    digest: str | None = None,
 ) -> dict[str, Any]:
-    """The ``metadata`` entries a generated layer carries (``GENERATED_KEY`` and maybe a flag)."""
+    """The ``metadata`` entries a generated layer carries (``GENERATED_KEY`` and maybe a flag).
+
+    ``digest`` is ``data_digest(data)`` when the caller already has it (computed off the GUI
+    thread: hashing a large stack takes tens of ms)."""
     meta: dict[str, Any] = {
         GENERATED_KEY: {
             "checkpoint": str(checkpoint),
             "step": int(step),
             "seed": int(seed),
-            "digest": data_digest(data),
+            "digest": digest or data_digest(data),
         }
     }
     if flagged:

@@ -24,6 +24,8 @@ from qtpy.QtCore import QObject, QTimer, Signal
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.engine.runner import ProcessRun
+from napari_medgan.io.placement import along_slice_axis
+from napari_medgan.io.synthetic import data_digest
 
 from ._activity import hold_still, release
 
@@ -208,7 +210,9 @@ def load_sampler(path: str) -> Sampler | CheckpointError:
 
 
 def sample_job(sampler: Sampler, n: int, condition: str | None, seed: int):
-    """Yield the number of images done after each chunk; return the images (or the error)."""
+    """Yield the number of images done after each chunk; return ``(images, digest)`` (or the
+    error), where ``digest`` fingerprints the layer data the images become. Hashing is done here,
+    in the worker: for 1024 images at 64 px it took 50 ms, a stall in napari's event loop."""
     parts: list[np.ndarray] = []
     try:
         for part in sampler.sample_chunks(n, condition, seed=seed, units="native", chunk=32):
@@ -216,7 +220,9 @@ def sample_job(sampler: Sampler, n: int, condition: str | None, seed: int):
             yield sum(len(p) for p in parts)
     except SamplingError as exc:
         return exc
-    return np.concatenate(parts)
+    images = np.concatenate(parts)
+    geometry = sampler.geometry[condition or sampler.class_names[0]]
+    return images, data_digest(along_slice_axis(geometry, images))
 
 
 def swap_job(sampler: Sampler, seed: int):

@@ -139,8 +139,9 @@ class GenerateWidget(CheckpointInput, QWidget):
         cond = self.condition.currentText() if sampler.conditional else None
         ref = self.reference_layer()
 
-        def done(images) -> None:
-            self._add(images, "generate", sample_layer, sampler, images, cond, seed, ref)
+        def done(result) -> None:
+            images, digest = (result, None) if isinstance(result, SamplingError) else result
+            self._add(images, "generate", sample_layer, sampler, images, cond, seed, ref, digest)
 
         self._start(sample_job, (sampler, n, cond, seed), n, f"Generating {n} images", done)
         return True

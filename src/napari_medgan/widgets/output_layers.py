@@ -57,6 +57,7 @@ def _layer_kwargs(
     seed: int,
     ref: Layer | None,
     limits: tuple[float, float],
+    digest: str | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     modality = str(ref.metadata.get("modality", "OT")) if ref is not None else "OT"
@@ -70,7 +71,7 @@ def _layer_kwargs(
         "synthetic": True,
         **extra,
         **generated_marker(
-            data, sampler.path, sampler.step, seed, memorization.reasons(sampler.path)
+            data, sampler.path, sampler.step, seed, memorization.reasons(sampler.path), digest
         ),
     }
     image = placed_image(data, placement, name, modality, meta, limits)
@@ -84,8 +85,11 @@ def sample_layer(
     condition: str | None,
     seed: int,
     ref: Layer | None,
+    digest: str | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """``(n, H, W)`` native samples -> a 3D stack along the training slice axis."""
+    """``(n, H, W)`` native samples -> a 3D stack along the training slice axis.
+
+    ``digest``: the placed data's ``data_digest`` when already computed (see ``sample_job``)."""
     cond = condition or sampler.class_names[0]
     data, placement = _place(viewer, sampler, cond, images, ref)
     label = f"{cond} " if sampler.conditional else ""
@@ -99,6 +103,7 @@ def sample_layer(
         seed,
         ref,
         (window.low, window.high),
+        digest,
         condition=cond,
         n=int(images.shape[0]),
         units="native",
