@@ -64,10 +64,7 @@ def run_in_terminal(trainer: Trainer, quiet: bool = False) -> TrainReport:
 
 def write_preview(report: TrainReport, path: Path) -> None:
     """Save the report's preview as a PNG: a row of samples per condition."""
-    rows = [
-        (name, to_uint8(row if row.ndim == 3 else row[None]))
-        for name, row in zip(report.preview_names, report.preview)
-    ]
+    rows = [(name, to_uint8(row)) for name, row in zip(report.preview_names, report.preview)]
     contact_sheet(rows, path, header=f"step {report.step}")
 
 

@@ -10,11 +10,11 @@ GAP = 2  # pixels of background between tiles
 
 
 def tile(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
-    """``(n, S, S)`` -> ``(S, n*S + (n-1)*gap)`` with -1 (background) between tiles."""
-    n, s, _ = preview.shape
-    out = np.full((s, n * s + (n - 1) * gap), -1.0, dtype=np.float32)
+    """``(n, H, W)`` -> ``(H, n*W + (n-1)*gap)`` with -1 (background) between tiles."""
+    n, h, w = preview.shape
+    out = np.full((h, n * w + (n - 1) * gap), -1.0, dtype=np.float32)
     for i in range(n):
-        out[:, i * (s + gap) : i * (s + gap) + s] = preview[i]
+        out[:, i * (w + gap) : i * (w + gap) + w] = preview[i]
     return out
 
 
@@ -22,11 +22,9 @@ def grid(preview: np.ndarray, gap: int = GAP) -> np.ndarray:
     """``(n, k, S, S)`` -> a row of ``k`` tiles per ``n``; ``(n, S, S)`` -> one row of ``n``."""
     if preview.ndim == 3:
         return tile(preview, gap)
-    rows = [tile(row, gap) for row in preview]
-    out = np.full((len(rows) * (rows[0].shape[0] + gap) - gap, rows[0].shape[1]), -1.0, np.float32)
-    for i, row in enumerate(rows):
-        out[i * (row.shape[0] + gap) : i * (row.shape[0] + gap) + row.shape[0]] = row
-    return out
+    rows = np.stack([tile(row, gap) for row in preview])
+    # the rows tiled side by side after turning each one, turned back: stacked top to bottom
+    return np.ascontiguousarray(tile(rows.transpose(0, 2, 1), gap).T)
 
 
 def show_preview(
