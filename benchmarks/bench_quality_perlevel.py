@@ -15,14 +15,14 @@ import types
 
 import numpy as np
 from bench_quality import RUNS, setup
+from bench_quality_report import point_samples
 
 from napari_medgan.engine.metrics.swd import swd
 
 
 def saved_samples(tag: str) -> list[np.ndarray]:
     run = json.loads((RUNS / f"{tag}.json").read_text())["runs"][0]
-    samples = run["curve"][-1].get("samples") or run["samples"]
-    return [np.asarray(v, np.float32) / 127.5 - 1 for v in samples.values()]
+    return list(point_samples(run)[1].values())
 
 
 def main(tags: list[str]) -> None:

@@ -317,25 +317,26 @@ def _plot(runs, path):
     plt.close(fig)
 
 
-def _samples(runs, path):
+def point_samples(run: dict, point: int = -1) -> tuple[dict | None, dict | None]:
+    """Budget point ``point`` of a run and the 8 samples per condition saved with it, in the
+    model range [-1, 1] (``None`` where there are none). The run-level samples of older runs
+    belong to the last point only."""
+    if not run["curve"]:
+        return None, None
+    pt = run["curve"][point]
+    saved = pt.get("samples") or (run.get("samples") if pt is run["curve"][-1] else None)
+    if not saved:
+        return pt, None
+    return pt, {cond: np.asarray(imgs) / 127.5 - 1 for cond, imgs in saved.items()}
+
+
+def sample_sheet(rows: list[tuple[str, np.ndarray]], path) -> None:
+    """A labelled row of images per ``(label, images)``, grey in [-1, 1], written to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = []
-    for tag, payload in runs.items():
-        run = payload["runs"][0]
-        if not run["curve"] or _series(tag, payload)[0] not in SHEET_SERIES:
-            continue
-        last = run["curve"][-1]
-        samples = last.get("samples") or run.get("samples")
-        if not samples:
-            continue
-        for cond, imgs in samples.items():
-            rows.append((f"{tag} {cond} @{last['cpu_s']:.0f}s", np.asarray(imgs) / 127.5 - 1))
-    if not rows:
-        return
     n = max(len(r[1]) for r in rows)
     fig, axes = plt.subplots(len(rows), n, figsize=(n * 1.1, len(rows) * 1.15), squeeze=False)
     for i, (label, imgs) in enumerate(rows):
@@ -348,3 +349,20 @@ def _samples(runs, path):
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def sample_rows(tag: str, run: dict, point: int = -1) -> list[tuple[str, np.ndarray]]:
+    """The sheet rows of one run's samples at a budget point (none when it saved none)."""
+    pt, samples = point_samples(run, point)
+    return [(f"{tag} {c} @{pt['cpu_s']:.0f}s", imgs) for c, imgs in (samples or {}).items()]
+
+
+def _samples(runs, path):
+    rows = [
+        row
+        for tag, payload in runs.items()
+        if _series(tag, payload)[0] in SHEET_SERIES
+        for row in sample_rows(tag, payload["runs"][0])
+    ]
+    if rows:
+        sample_sheet(rows, path)
