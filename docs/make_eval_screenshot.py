@@ -56,7 +56,7 @@ def main() -> None:
     import numpy as np
     from napari.qt import get_qapp
 
-    from napari_medgan.widgets.state import runs
+    from napari_medgan.napari_glue.session import runs
 
     app = get_qapp()
     viewer = mni_viewer()

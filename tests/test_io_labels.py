@@ -9,7 +9,7 @@ import pytest
 from io_fixtures import NIB_DATA
 from napari_medgan.io import ReadError, read_image, write_nifti
 from napari_medgan.io.labels import is_label_map
-from napari_medgan.io.napari_hooks import read_labels, read_layers
+from napari_medgan.napari_glue.hooks import read_labels, read_layers
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from io_fixtures import NIB_DATA, as_generated, dicom_file, make_series
-from napari_medgan.io import napari_hooks as hooks
 from napari_medgan.io import read_image, write_nrrd
-from napari_medgan.io.napari_hooks import get_dicom_reader, get_nifti_reader, get_nrrd_reader
+from napari_medgan.napari_glue import hooks
+from napari_medgan.napari_glue.hooks import get_dicom_reader, get_nifti_reader, get_nrrd_reader
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

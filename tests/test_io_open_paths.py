@@ -13,8 +13,9 @@ from napari.settings import get_settings
 from pydicom.pixels import apply_modality_lut
 
 from io_fixtures import NIB_DATA, dicom_file, make_series
-from napari_medgan.io import preferences, read_image, write_nrrd
+from napari_medgan.io import read_image, write_nrrd
 from napari_medgan.io.dicom import DicomSeriesWarning
+from napari_medgan.napari_glue import preferences
 from napari_medgan.widgets.reader_prefs import ReaderPrefsWidget
 
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::UserWarning")]

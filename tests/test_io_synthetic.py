@@ -10,9 +10,9 @@ from pydicom.uid import CTImageStorage, SecondaryCaptureImageStorage
 
 from io_fixtures import as_generated, dicom_file
 from napari_medgan.io import ImageData, WriteError, read_image, write_synthetic_dicom
-from napari_medgan.io import napari_hooks as hooks
 from napari_medgan.io.dicom_write import DESCRIPTION
-from napari_medgan.widgets.state import memorization
+from napari_medgan.napari_glue import hooks
+from napari_medgan.napari_glue.session import memorization
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

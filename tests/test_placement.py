@@ -8,8 +8,8 @@ import pytest
 from napari_medgan.cli import main
 from napari_medgan.cli.generate import synthetic_image
 from napari_medgan.engine import Sampler
-from napari_medgan.io import napari_hooks as hooks
 from napari_medgan.io import read_image
+from napari_medgan.napari_glue import hooks
 from napari_medgan.widgets.output_layers import sample_layer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -94,7 +94,7 @@ def test_gui_and_cli_share_the_rule(make_napari_viewer, sampler, mni_small, tmp_
 @pytest.mark.gui
 def test_flag_at_generation_travels_with_the_layer(make_napari_viewer, sampler, tmp_path):
     from napari_medgan.io.synthetic import FLAG_KEY
-    from napari_medgan.widgets.state import memorization
+    from napari_medgan.napari_glue.session import memorization
 
     viewer = make_napari_viewer()
     images = sampler.sample(2, "GM", seed=0, units="native")
@@ -114,8 +114,8 @@ def test_flag_at_generation_travels_with_the_layer(make_napari_viewer, sampler, 
 @pytest.mark.gui
 def test_generate_widget_save_refusals_are_notified(make_napari_viewer, qtbot, sampler,
                                                     mni_small, tmp_path, notes):  # fmt: skip
+    from napari_medgan.napari_glue.session import memorization
     from napari_medgan.widgets.generate import GenerateWidget
-    from napari_medgan.widgets.state import memorization
 
     viewer = make_napari_viewer()
     gm = mni_small["GM"]

@@ -11,11 +11,11 @@ import torch
 
 from engine_fixtures import copy_real
 from napari_medgan.engine.metrics import dataset_for
+from napari_medgan.napari_glue.session import memorization, runs
 from napari_medgan.widgets.eval_nearest import NEAREST_KEY
 from napari_medgan.widgets.evaluate import EvaluateWidget
 from napari_medgan.widgets.generate import GenerateWidget
 from napari_medgan.widgets.layers import to_volumes
-from napari_medgan.widgets.state import memorization, runs
 
 pytestmark = pytest.mark.gui
 QUICK = dict(n=24, n_boot=40, net_steps=40)  # seconds, not minutes, on 2 CPU cores

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from napari_medgan.io import read_dicom, read_nifti
+from napari_medgan.napari_glue.session import runs
 from napari_medgan.widgets.generate import GenerateWidget
-from napari_medgan.widgets.state import runs
 
 pytestmark = pytest.mark.gui
 

@@ -8,7 +8,8 @@ import torch
 
 from napari_medgan.engine.checkpoint import load_checkpoint
 from napari_medgan.engine.trainer import PREVIEW_LATENTS
-from napari_medgan.widgets.state import TrainState, runs
+from napari_medgan.napari_glue.session import runs
+from napari_medgan.widgets.state import TrainState
 from napari_medgan.widgets.train import TrainWidget
 
 pytestmark = pytest.mark.gui

@@ -10,7 +10,7 @@ The rule (documented in docs/io.md), applied by the napari reader to NIfTI and N
    (``mask``, ``seg``, ``label``, ``aseg``, ``parc``, ``roi``).
 
 Everything else opens as an image. DICOM files are always images. From Python,
-``napari_medgan.io.napari_hooks.read_labels`` opens any NIfTI / NRRD as labels (integer-valued
+``napari_medgan.napari_glue.hooks.read_labels`` opens any NIfTI / NRRD as labels (integer-valued
 floats are converted; fractional values are refused); in napari, an image layer can be turned
 into labels with the layer list's "Convert to Labels".
 """

@@ -9,11 +9,11 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 from napari_medgan.engine.metrics import EvaluationResult
+from napari_medgan.napari_glue.session import memorization
 
 from ._layout import scrolled
 from .eval_nearest import nearest_layer
 from .eval_results import MetricsTable, extractor_line, save_result, verdict
-from .state import memorization
 
 
 class EvalResultsPanel(QWidget):

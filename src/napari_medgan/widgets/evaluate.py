@@ -35,13 +35,13 @@ from napari_medgan.engine.runner import (
     cpu_threads_beside_gui,
     evaluate_target,
 )
+from napari_medgan.napari_glue.session import runs
 
 from ._layout import UI_S, scrolled, set_progress_quietly
 from ._path_field import CheckpointInput, PathField
 from ._worker import BackgroundTask, hook_shutdown
 from .eval_panel import EvalResultsPanel
 from .layers import to_volumes
-from .state import runs
 
 
 class EvaluateWidget(CheckpointInput, QWidget):

@@ -26,9 +26,9 @@ from qtpy.QtWidgets import (
 
 from napari_medgan.io import WriteError
 from napari_medgan.io.export import FORMATS, GRIDS, check_target, export_dataset
+from napari_medgan.napari_glue.session import memorization
 
 from ._relay import relay
-from .state import memorization
 
 
 class ExportDatasetDialog(QDialog):

@@ -20,6 +20,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
+from napari_medgan.napari_glue.session import memorization, runs
 
 from ._activity import hold_still, release
 from ._path_field import CheckpointInput, PathField
@@ -27,7 +28,6 @@ from ._worker import sample_job, start_thread, swap_job
 from .export_dataset import open_export_dialog
 from .generated_saving import ask_and_save, save_generated
 from .output_layers import GENERATED_KEY, sample_layer, swap_layer
-from .state import memorization, runs
 
 
 class GenerateWidget(CheckpointInput, QWidget):

@@ -11,7 +11,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from napari_medgan.io import WriteError
-from napari_medgan.io import napari_hooks as hooks
+from napari_medgan.napari_glue import hooks
 
 SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
 

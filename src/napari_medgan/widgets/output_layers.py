@@ -11,8 +11,7 @@ from napari.layers import Layer
 from napari_medgan.engine import Sampler
 from napari_medgan.io.placement import layer_frame, place_stack, placed_image
 from napari_medgan.io.synthetic import GENERATED_KEY, generated_marker
-
-from .state import memorization
+from napari_medgan.napari_glue.session import memorization
 
 __all__ = ["GENERATED_KEY", "model_name", "sample_layer", "swap_layer", "unique_name"]
 

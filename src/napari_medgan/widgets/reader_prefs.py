@@ -5,7 +5,7 @@ from __future__ import annotations
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from napari_medgan.io import preferences
+from napari_medgan.napari_glue import preferences
 
 INTRO = (
     "napari's own reader also opens NIfTI, DICOM and NRRD, but without patient geometry or "

@@ -31,13 +31,14 @@ from napari_medgan.engine.runner import (
     cpu_threads_beside_gui,
     train_target,
 )
+from napari_medgan.napari_glue.session import runs
 
 from ._layout import scrolled
 from ._worker import BackgroundTask, hook_shutdown
 from .cohort_input import CohortInput
 from .layers import check_conditions, fill_mask_combo, to_volumes
 from .run_folder import RunFolder, check_resume
-from .state import TrainState, runs
+from .state import TrainState
 from .train_feedback import TrainFeedback
 from .train_settings import TrainSettings
 

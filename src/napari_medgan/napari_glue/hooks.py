@@ -1,9 +1,9 @@
-"""npe2 reader and writer contributions (thin shells over the format modules).
+"""npe2 reader and writer contributions: thin shells over the format modules of ``io``.
 
 Readers claim only what they read: NIfTI and NRRD by suffix, DICOM by suffix (``.dcm``,
 ``.dicom``, ``.ima``) or as a folder that holds DICOM files (extensionless DICOM files are reached
 through their folder). A NIfTI / NRRD label map opens as a Labels layer (rule in
-:mod:`.labels`); :func:`read_labels` forces that choice from Python.
+:mod:`napari_medgan.io.labels`); :func:`read_labels` forces that choice from Python.
 """
 
 from __future__ import annotations
@@ -14,16 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .dicom import PROBE_LIMIT, dicom_files_in, is_dicom_file
-from .dicom_write import write_synthetic_dicom
-from .labels import as_label_map, is_label_map
-from .nifti import is_nifti
-from .nifti import write_nifti as _write_nifti
-from .nrrd_io import is_nrrd
-from .nrrd_io import write_nrrd as _write_nrrd
-from .readers import read_image
-from .synthetic import memorization_reasons
-from .types import ImageData, WriteError, image_from_layer
+from napari_medgan.io.dicom import PROBE_LIMIT, dicom_files_in, is_dicom_file
+from napari_medgan.io.dicom_write import write_synthetic_dicom
+from napari_medgan.io.labels import as_label_map, is_label_map
+from napari_medgan.io.nifti import is_nifti
+from napari_medgan.io.nifti import write_nifti as _write_nifti
+from napari_medgan.io.nrrd_io import is_nrrd
+from napari_medgan.io.nrrd_io import write_nrrd as _write_nrrd
+from napari_medgan.io.readers import read_image
+from napari_medgan.io.synthetic import memorization_reasons
+from napari_medgan.io.types import ImageData, WriteError, image_from_layer
+
+from .session import memorization
 
 PathLike = str | Path | list[str] | list[Path]
 ReaderFunction = Callable[[PathLike], list[tuple]]
@@ -98,8 +100,6 @@ def _visible_errors() -> Iterator[None]:
 
 def session_verdicts(checkpoint: str) -> list[str]:
     """Memorization verdicts of this napari session (the Evaluate widget's), for one checkpoint."""
-    from napari_medgan.widgets.state import memorization
-
     return memorization.reasons(checkpoint)
 
 
