@@ -1,4 +1,4 @@
-"""Throughput part of ``bench_quality.py --speed``: paired images per CPU-second, params, FLOPs.
+"""Throughput (``bench_quality.py speed``): paired images per CPU-second, params, FLOPs.
 
 The textbook loop and the project's trainer train on the same MNI152 slices in one process, with
 the torch thread count of ``--threads``. They take turns: each round runs a few steps of one, then
@@ -26,6 +26,10 @@ from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from . import RUNS
+from .data import mni_dataset
+from .runners import make_runner, parse_set
 
 STEPS_PER_ROUND = {32: 8, 64: 3, 128: 1}
 
@@ -93,8 +97,6 @@ def paired(a, b, steps: int, rounds: int) -> dict:
 
 
 def speed_table(args) -> list[dict]:
-    from bench_quality import RUNS, make_runner, mni_dataset, parse_set
-
     torch.set_num_threads(args.threads)
     rows = []
     overrides = parse_set(args.set)

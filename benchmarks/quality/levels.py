@@ -1,12 +1,12 @@
-"""Level controls of ``bench_quality.py --levels``: what SWD against held-out slices rewards.
+"""Level controls (``bench_quality.py levels``): what SWD against the held-out slices rewards.
 
-Each control is a set of *real training slices* scored like a generator (``bench_quality.score``
+Each control is a set of *real training slices* scored like a generator (:func:`.scoring.score`
 uses the same ``swd`` at the held-out count, mean of three draws): all of them (the real
 baseline), only the middle or the lower half of the levels, one middle slice repeated. A split
 whose held-out slices are a fair reference scores every control worse than all training slices;
 the slab split scores the middle half far *better* (its held-out slabs sit at middle levels).
 The engine's own split (two slabs at seed-drawn positions, ``napari-medgan train``'s default)
-is controlled too, for a few seeds. Writes ``quality_runs/levels.json``; ``--report`` turns it
+is controlled too, for a few seeds. Writes ``quality_runs/levels.json``; the report turns it
 into a table.
 """
 
@@ -19,6 +19,8 @@ import time
 import numpy as np
 
 from napari_medgan.engine.metrics.swd import swd
+
+from .data import setup
 
 #: Control name -> training-slice indices it draws from (slices are in level order).
 CONTROLS = {
@@ -67,8 +69,8 @@ def _controlled(train_by_c, held_by_c) -> dict:
     }
 
 
-def level_controls(args, setup, path) -> dict:
-    """Every control on both splits (``setup`` is ``bench_quality.setup``) and on the engine's
+def level_controls(args, path) -> dict:
+    """Every control on both splits (as :func:`.data.setup` makes them) and on the engine's
     split for :data:`ENGINE_SEEDS` seeds; saved to ``path``."""
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "splits": {}}
     splits = result["splits"]

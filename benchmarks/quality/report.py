@@ -1,4 +1,4 @@
-"""Report part of ``bench_quality.py --report``: markdown table, SWD-vs-CPU-time plot, samples.
+"""The report (``bench_quality.py report``): markdown table, SWD-vs-CPU-time plot, samples.
 
 Every ``*.json`` directly in ``quality_runs/`` is one benchmark process (same data, split, seed
 and scorer); older runs at shorter budgets live in sub-folders and are not part of the report.
@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from bench_quality_levels import level_table
+
+from . import RUNS
+from .levels import level_table
 
 #: Labels of runs started before ``--label`` existed.
 LABELS = {
@@ -366,3 +368,19 @@ def _samples(runs, path):
     ]
     if rows:
         sample_sheet(rows, path)
+
+
+def runs_sheet(out: str, specs: list[str]) -> None:
+    """Chosen runs' saved samples side by side (``bench_quality.py sheet OUT.png TAG[@POINT] ...``).
+
+    For each run, the 8 samples per condition saved at budget point POINT (0 = the first budget;
+    the last when omitted), one row per condition, as the report's ``quality_samples.png`` does.
+    That sheet shows only some series; this shows any run, e.g. ``s10-r1-seed0@2 s8-cpu-seed0@2``.
+    """
+    rows = []
+    for spec in specs:
+        tag, _, point = spec.partition("@")
+        run = json.loads((RUNS / f"{tag}.json").read_text())["runs"][0]
+        rows += sample_rows(tag, run, int(point) if point else -1)
+    sample_sheet(rows, out)
+    print(out)

@@ -1,6 +1,6 @@
 """SWD per pyramid level of the samples a quality run saved, against the held-out slices.
 
-``python benchmarks/bench_quality_perlevel.py TAG [TAG ...]`` (interleaved split runs) scores the
+``python benchmarks/bench_quality.py perlevel TAG [TAG ...]`` (interleaved split runs) scores the
 8 samples per condition that each run saved at its last budget (the ones on the report's sample
 sheet) and, as the reference, 8 random training slices per condition; prints SWD×10³ at 64, 32
 and 16 px and their mean. Eight images per condition are fewer than the benchmark's 13–14, so
@@ -10,14 +10,15 @@ the values are noisier than the report's; what they show is which level a differ
 from __future__ import annotations
 
 import json
-import sys
 import types
 
 import numpy as np
-from bench_quality import RUNS, setup
-from bench_quality_report import point_samples
 
 from napari_medgan.engine.metrics.swd import swd
+
+from . import RUNS
+from .data import setup
+from .report import point_samples
 
 
 def saved_samples(tag: str) -> list[np.ndarray]:
@@ -25,7 +26,8 @@ def saved_samples(tag: str) -> list[np.ndarray]:
     return list(point_samples(run)[1].values())
 
 
-def main(tags: list[str]) -> None:
+def per_level(tags: list[str]) -> None:
+    """Print each run's SWD per pyramid level (and 8 real training slices', the reference)."""
     args = types.SimpleNamespace(
         threads=1, size=64, split="interleaved", gap=None, holdout=0.2, slabs=3
     )
@@ -39,7 +41,3 @@ def main(tags: list[str]) -> None:
         sizes = res[0].level_sizes
         cells = ", ".join(f"{s} px {v:.0f}" for s, v in zip(sizes, levels))
         print(f"{name}: mean {1e3 * np.mean([r.value for r in res]):.0f} ({cells})")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
