@@ -27,13 +27,14 @@ import time
 
 import numpy as np
 import torch
+from draws import draw_generated
 
 from napari_medgan.cli.demo import load_demo_volumes
 from napari_medgan.engine import Sampler
 from napari_medgan.engine.holdout import HoldoutSplit
 from napari_medgan.engine.metrics.coverage import coverage_scores
 from napari_medgan.engine.metrics.randnet import RandomFeatures
-from napari_medgan.engine.metrics.sampled import _draw, dataset_for, run_split, untrained_like
+from napari_medgan.engine.metrics.sampled import dataset_for, run_split, untrained_like
 from napari_medgan.engine.metrics.swd import swd
 
 N_GEN, DRAWS = 150, 5
@@ -52,7 +53,7 @@ def sets_of(run: str):
     scored = {"baseline": (t, tl)}
     for name, smp in (("best", best), ("latest", latest),
                       ("untrained", untrained_like(best, 0))):
-        scored[name] = (_draw(smp, list(range(n_c)), np.array([N_GEN] * n_c), 0),
+        scored[name] = (draw_generated(smp, list(range(n_c)), np.array([N_GEN] * n_c), 0),
                         np.repeat(np.arange(n_c), N_GEN))
     one = [t[tl == c][rng.integers((tl == c).sum())] for c in range(n_c)]
     scored["collapsed"] = (np.concatenate([o[None] + rng.normal(0, 0.02, (N_GEN, *o.shape))

@@ -26,6 +26,7 @@ import sys
 import time
 
 import numpy as np
+from draws import draw_generated
 
 from napari_medgan.cli.demo import load_demo_volumes
 from napari_medgan.engine import Sampler
@@ -33,7 +34,6 @@ from napari_medgan.engine.metrics import RandomFeatures, prepare_reference, scor
 from napari_medgan.engine.metrics.features import position_bins, train_net
 from napari_medgan.engine.metrics.memorization import pca_apply, pca_fit
 from napari_medgan.engine.metrics.sampled import (
-    _draw,
     dataset_for,
     labels_in,
     run_split,
@@ -69,8 +69,8 @@ def main(run: str, others: list[str]) -> None:
     for other in others:
         s = Sampler.from_checkpoint(other)
         checkpoints[f"step {s.step}"] = s
-    gens = {k: _draw(s, present, per, 0) for k, s in checkpoints.items()}
-    unt = _draw(untrained_like(sampler, 0), present, per, 0)
+    gens = {k: draw_generated(s, present, per, 0) for k, s in checkpoints.items()}
+    unt = draw_generated(untrained_like(sampler, 0), present, per, 0)
     labels = np.repeat(present, per)
     pos = position_bins(list(train.sources))
     targets = {"condition": y_t, **({"position": pos} if pos is not None else {})}

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from draws import draw_generated
 
 from napari_medgan.cli.demo import load_demo_volumes
 from napari_medgan.engine import Sampler
 from napari_medgan.engine.holdout import HoldoutSplit
 from napari_medgan.engine.metrics import prepare_reference, score
-from napari_medgan.engine.metrics.sampled import _draw, dataset_for, run_split
+from napari_medgan.engine.metrics.sampled import dataset_for, run_split
 
 N_PER = 150
 KEYS = ("swd", "coverage", "recall")
@@ -62,7 +63,7 @@ def main(runs: list[str]) -> None:
             smp = Sampler.from_checkpoint(ck)
             state = json.loads((ck / "state.json").read_text())
             held = (state.get("extra") or {}).get("heldout") or {}
-            gen = _draw(smp, list(range(len(names))), np.array([N_PER] * len(names)), 0)
+            gen = draw_generated(smp, list(range(len(names))), np.array([N_PER] * len(names)), 0)
             gl = np.repeat(np.arange(len(names)), N_PER)
             cells = []
             for ref in refs.values():
