@@ -45,8 +45,8 @@ def main() -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_medgan.widgets.state import TrainState
-    from napari_medgan.widgets.train import TrainWidget
+    from napari_medgan.widgets.train.state import TrainState
+    from napari_medgan.widgets.train.widget import TrainWidget
 
     tmp = Path(tempfile.mkdtemp(prefix="medgan-cohort-widget-"))
     os.environ["NAPARI_MEDGAN_CACHE"] = str(tmp / "cache")  # cold cache: prepare in the run

@@ -103,8 +103,8 @@ def thread_design(app, viewer, config, volumes, seconds: float):
     from napari.qt.threading import create_worker
 
     from napari_medgan.engine import Trainer, build_dataset
-    from napari_medgan.widgets.loss_plot import LossPlot
-    from napari_medgan.widgets.preview import show_preview
+    from napari_medgan.widgets.common.preview import show_preview
+    from napari_medgan.widgets.train.loss_plot import LossPlot
 
     cfg = config.replace(out_dir=tempfile.mkdtemp(prefix="medgan-thread-"), steps=10**6)
     ds = build_dataset(volumes, cfg.size, cfg.slice_axis, cfg.min_foreground)
@@ -141,8 +141,8 @@ def gpu_memory_check(app, viewer, config, seconds: float = 10.0) -> str:
 
     if not torch.cuda.is_available():
         return ""
-    from napari_medgan.widgets.state import TrainState
-    from napari_medgan.widgets.train import TrainWidget
+    from napari_medgan.widgets.train.state import TrainState
+    from napari_medgan.widgets.train.widget import TrainWidget
 
     mib = 2**20
     before = torch.cuda.mem_get_info()[0]
@@ -181,11 +181,11 @@ def main() -> None:
 
     from napari_medgan._sample_data import mni152
     from napari_medgan.engine import default_for_device
-    from napari_medgan.widgets.evaluate import EvaluateWidget
-    from napari_medgan.widgets.generate import GenerateWidget
-    from napari_medgan.widgets.layers import Choice, to_volumes
-    from napari_medgan.widgets.state import TrainState
-    from napari_medgan.widgets.train import TrainWidget
+    from napari_medgan.widgets.common.layers import Choice, to_volumes
+    from napari_medgan.widgets.evaluate.widget import EvaluateWidget
+    from napari_medgan.widgets.generate.widget import GenerateWidget
+    from napari_medgan.widgets.train.state import TrainState
+    from napari_medgan.widgets.train.widget import TrainWidget
 
     load = os.getloadavg()
     app = napari.qt.get_qapp()

@@ -27,7 +27,7 @@ from make_screenshots import ensure_big_screen, mni_viewer, spin  # noqa: E402
 def train(viewer, steps: int, out_dir: Path) -> Path:
     """A short conditional run on the viewer's MNI152 layers, by the engine directly."""
     from napari_medgan.engine import TrainConfig, Trainer, build_dataset
-    from napari_medgan.widgets.layers import Choice, to_volumes
+    from napari_medgan.widgets.common.layers import Choice, to_volumes
 
     names = ("MNI152 T1", "MNI152 GM", "MNI152 WM")
     volumes = to_volumes([Choice(viewer.layers[n], n) for n in names], conditional=True)

@@ -83,7 +83,7 @@ def main() -> None:
 
     from napari.qt import get_qapp
 
-    from napari_medgan.widgets.state import TrainState
+    from napari_medgan.widgets.train.state import TrainState
 
     app = get_qapp()
     viewer = mni_viewer()

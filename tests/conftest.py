@@ -55,10 +55,10 @@ def train_tiny_run(mni_small):
 @pytest.fixture
 def notes(monkeypatch):
     """Record napari notifications shown by the widgets: list of ``(level, message)``."""
-    import napari_medgan.widgets.generate as generate
-    import napari_medgan.widgets.generated_saving as saving
-    import napari_medgan.widgets.train as train
-    import napari_medgan.widgets.train_feedback as feedback
+    import napari_medgan.widgets.generate.saving as saving
+    import napari_medgan.widgets.generate.widget as generate
+    import napari_medgan.widgets.train.feedback as feedback
+    import napari_medgan.widgets.train.widget as train
 
     seen: list[tuple[str, str]] = []
     for module in (train, feedback, generate, saving):

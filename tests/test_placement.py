@@ -10,7 +10,7 @@ from napari_medgan.cli.generate import synthetic_image
 from napari_medgan.engine import Sampler
 from napari_medgan.io import read_image
 from napari_medgan.napari_glue import hooks
-from napari_medgan.widgets.output_layers import sample_layer
+from napari_medgan.widgets.common.output_layers import sample_layer
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -115,7 +115,7 @@ def test_flag_at_generation_travels_with_the_layer(make_napari_viewer, sampler, 
 def test_generate_widget_save_refusals_are_notified(make_napari_viewer, qtbot, sampler,
                                                     mni_small, tmp_path, notes):  # fmt: skip
     from napari_medgan.napari_glue.session import memorization
-    from napari_medgan.widgets.generate import GenerateWidget
+    from napari_medgan.widgets.generate.widget import GenerateWidget
 
     viewer = make_napari_viewer()
     gm = mni_small["GM"]
@@ -147,7 +147,7 @@ def test_generate_hashes_in_the_worker_the_data_the_layer_gets(
     import dataclasses
 
     from napari_medgan.io.synthetic import GENERATED_KEY, data_digest
-    from napari_medgan.widgets._worker import sample_job
+    from napari_medgan.widgets.generate.sampling import sample_job
 
     geom = dataclasses.replace(sampler.geometry["GM"], slice_axis=axis)
     monkeypatch.setitem(sampler.geometry, "GM", geom)

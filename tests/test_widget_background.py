@@ -14,8 +14,8 @@ import time
 import pytest
 
 from napari_medgan.engine.runner import live_runs
-from napari_medgan.widgets._worker import BackgroundTask
-from napari_medgan.widgets.state import TrainState
+from napari_medgan.widgets.common.jobs import ProcessJob
+from napari_medgan.widgets.train.state import TrainState
 from test_widget_train import add_mni, make_widget, wait_idle
 
 pytestmark = pytest.mark.gui
@@ -29,7 +29,7 @@ def started(qtbot, viewer, tmp_path, mni_small, **changes):
     assert widget.start()
     qtbot.waitUntil(lambda: widget.state is TrainState.TRAINING, timeout=120_000)
     qtbot.waitUntil(lambda: widget.last_report is not None, timeout=120_000)
-    return widget, widget.task.run
+    return widget, widget.job.run
 
 
 def test_removing_the_dock_mid_run_saves_and_returns_promptly(
@@ -66,7 +66,7 @@ def test_closing_the_viewer_mid_run_saves_and_returns_promptly(
         return wrapper
 
     for name in ("stop", "abandon"):
-        monkeypatch.setattr(BackgroundTask, name, timed(getattr(BackgroundTask, name)))
+        monkeypatch.setattr(ProcessJob, name, timed(getattr(ProcessJob, name)))
     viewer = make_napari_viewer()
     widget, run = started(qtbot, viewer, tmp_path, mni_small)
     widget.toggle_pause()  # worst case: a paused loop

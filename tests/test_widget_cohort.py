@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cohort_fixtures import folder_cohort
-from napari_medgan.widgets.state import TrainState
-from napari_medgan.widgets.train import TrainWidget
+from napari_medgan.widgets.train.state import TrainState
+from napari_medgan.widgets.train.widget import TrainWidget
 
 pytestmark = pytest.mark.gui
 
@@ -19,10 +19,10 @@ TINY = dict(size=32, batch_size=4, base_channels=8, max_channels=16, z_dim=8, au
 @pytest.fixture
 def seen(monkeypatch):
     """Notifications of the train/generate widgets and the cohort/export parts."""
-    import napari_medgan.widgets.cohort_input as cohort_input
-    import napari_medgan.widgets.export_dataset as export_dataset
-    import napari_medgan.widgets.generate as generate
-    import napari_medgan.widgets.train as train
+    import napari_medgan.widgets.generate.export_dataset as export_dataset
+    import napari_medgan.widgets.generate.widget as generate
+    import napari_medgan.widgets.train.cohort_input as cohort_input
+    import napari_medgan.widgets.train.widget as train
 
     out: list[tuple[str, str]] = []
     for module in (train, generate, cohort_input, export_dataset):
@@ -72,7 +72,7 @@ def test_bad_cohort_notifies(make_napari_viewer, tmp_path, seen):
 
 
 def test_cancel_preparation_caches_nothing(make_napari_viewer, qtbot, tmp_path, seen, monkeypatch):
-    import napari_medgan.widgets.cohort_input as cohort_input
+    import napari_medgan.widgets.train.cohort_input as cohort_input
 
     monkeypatch.setenv("NAPARI_MEDGAN_CACHE", str(tmp_path / "cache"))
     real = cohort_input._prepare
@@ -91,8 +91,8 @@ def test_cancel_preparation_caches_nothing(make_napari_viewer, qtbot, tmp_path, 
 
 
 def test_export_dataset_dialog(make_napari_viewer, qtbot, tmp_path, seen, train_tiny_run):
-    from napari_medgan.widgets.export_dataset import open_export_dialog
-    from napari_medgan.widgets.generate import GenerateWidget
+    from napari_medgan.widgets.generate.export_dataset import open_export_dialog
+    from napari_medgan.widgets.generate.widget import GenerateWidget
 
     run = train_tiny_run(tmp_path / "run", steps=2, base_channels=8, max_channels=16, z_dim=8)
     widget = GenerateWidget(make_napari_viewer())
@@ -102,7 +102,7 @@ def test_export_dataset_dialog(make_napari_viewer, qtbot, tmp_path, seen, train_
     dialog.fmt.setCurrentText("nrrd")
     out = tmp_path / "ds"
     assert dialog.export(str(out))
-    qtbot.waitUntil(lambda: dialog.worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
     rows = list(csv.DictReader(open(out / "manifest.csv")))
     assert len(rows) == 4 and {r["condition"] for r in rows} == {"T1", "GM"}
     assert dialog.progress.value() == 4

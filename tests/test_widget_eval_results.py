@@ -11,7 +11,7 @@ import torch
 from engine_fixtures import mni_volumes
 from napari_medgan.engine import build_dataset, split_dataset
 from napari_medgan.engine.metrics import evaluate
-from napari_medgan.widgets.eval_results import (
+from napari_medgan.widgets.evaluate.results import (
     MetricsTable,
     checkpoint_line,
     extractor_line,

@@ -12,10 +12,10 @@ import torch
 from engine_fixtures import copy_real
 from napari_medgan.engine.metrics import dataset_for
 from napari_medgan.napari_glue.session import memorization, runs
-from napari_medgan.widgets.eval_nearest import NEAREST_KEY
-from napari_medgan.widgets.evaluate import EvaluateWidget
-from napari_medgan.widgets.generate import GenerateWidget
-from napari_medgan.widgets.layers import to_volumes
+from napari_medgan.widgets.common.layers import to_volumes
+from napari_medgan.widgets.evaluate.nearest import NEAREST_KEY
+from napari_medgan.widgets.evaluate.widget import EvaluateWidget
+from napari_medgan.widgets.generate.widget import GenerateWidget
 
 pytestmark = pytest.mark.gui
 QUICK = dict(n=24, n_boot=40, net_steps=40)  # seconds, not minutes, on 2 CPU cores
@@ -39,8 +39,8 @@ def run_dir(tmp_path_factory, train_tiny_run):
 @pytest.fixture
 def seen(notes, monkeypatch):
     """``notes`` (train/generate notifications) plus the evaluate widget's."""
-    import napari_medgan.widgets.eval_panel as panel
-    import napari_medgan.widgets.evaluate as evaluate
+    import napari_medgan.widgets.evaluate.panel as panel
+    import napari_medgan.widgets.evaluate.widget as evaluate
 
     for module in (evaluate, panel):
         for level in ("error", "warning", "info"):

@@ -15,12 +15,11 @@ from qtpy.QtGui import QMovie
 
 from napari_medgan.engine import TrainReport
 from napari_medgan.engine.runner import Ready
-from napari_medgan.widgets._activity import activity_movie
-from napari_medgan.widgets._layout import UI_S, StatusLine
-from napari_medgan.widgets._worker import BackgroundTask
-from napari_medgan.widgets.loss_plot import LossPlot
-from napari_medgan.widgets.preview import PREVIEW_NAME, grid
-from napari_medgan.widgets.train import TrainWidget
+from napari_medgan.widgets.common.jobs import ProcessJob, activity_movie
+from napari_medgan.widgets.common.layout import UI_S, StatusLine
+from napari_medgan.widgets.common.preview import PREVIEW_NAME, grid
+from napari_medgan.widgets.train.loss_plot import LossPlot
+from napari_medgan.widgets.train.widget import TrainWidget
 
 pytestmark = pytest.mark.gui
 
@@ -106,17 +105,17 @@ def test_status_line_does_not_ask_for_a_relayout(qtbot):
     assert line.text().startswith("a much") and line.toolTip() == line.text()
 
 
-def test_napari_spinner_holds_still_while_our_task_runs(make_napari_viewer, qtbot):
+def test_napari_spinner_holds_still_while_our_job_runs(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     movie = activity_movie(viewer)
-    assert movie is not None  # napari moved its private spinner: update _activity.py
+    assert movie is not None  # napari moved its private spinner: update common/jobs.py
     run = FakeRun()
-    task = BackgroundTask(run, "test task", viewer, total=10)
+    job = ProcessJob(run, "test job", viewer, total=10)
     assert movie.state() == QMovie.MovieState.Running  # napari animates it for any progress
-    task.start()
+    job.start()
     assert movie.state() == QMovie.MovieState.Paused
     run.finished.set()
-    task.poll()  # the child is gone: the task tidies up
+    job.poll()  # the child is gone: the job tidies up
     assert movie.state() != QMovie.MovieState.Paused
 
 
@@ -143,7 +142,7 @@ def test_score_legend_leaves_the_markers_free(qtbot):
 
 def test_evaluate_progress_moves_at_most_twice_a_second_within_a_stage(make_napari_viewer):
     from napari_medgan.engine.runner import Progress
-    from napari_medgan.widgets.evaluate import EvaluateWidget
+    from napari_medgan.widgets.evaluate.widget import EvaluateWidget
 
     class Job:
         def __init__(self) -> None:

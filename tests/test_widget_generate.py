@@ -7,7 +7,7 @@ import pytest
 
 from napari_medgan.io import read_dicom, read_nifti
 from napari_medgan.napari_glue.session import runs
-from napari_medgan.widgets.generate import GenerateWidget
+from napari_medgan.widgets.generate.widget import GenerateWidget
 
 pytestmark = pytest.mark.gui
 

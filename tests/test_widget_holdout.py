@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from napari_medgan.engine.checkpoint import BEST
-from napari_medgan.widgets.loss_plot import LossPlot
-from napari_medgan.widgets.state import TrainState
-from napari_medgan.widgets.train import TrainWidget
-from napari_medgan.widgets.train_settings import TrainSettings
+from napari_medgan.widgets.train.loss_plot import LossPlot
+from napari_medgan.widgets.train.settings import TrainSettings
+from napari_medgan.widgets.train.state import TrainState
+from napari_medgan.widgets.train.widget import TrainWidget
 
 pytestmark = pytest.mark.gui
 TINY = dict(

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.gui
 
 
 def test_preset_menu_sets_recipe_and_fields_still_override(qtbot):
-    from napari_medgan.widgets.train_settings import TrainSettings
+    from napari_medgan.widgets.train.settings import TrainSettings
 
     w = TrainSettings(TrainConfig(device="cpu", out_dir="run"))
     qtbot.addWidget(w)

@@ -17,7 +17,7 @@ MENUS = {
 
 
 def test_recipe_menus_follow_the_preset_and_edit_config(qtbot):
-    from napari_medgan.widgets.train_settings import TIPS, TrainSettings
+    from napari_medgan.widgets.train.settings import TIPS, TrainSettings
 
     config = TrainConfig(
         device="cpu", out_dir="run", arch="upconv", class_input="embedding",
@@ -61,7 +61,7 @@ def test_recipe_menus_follow_the_preset_and_edit_config(qtbot):
 def test_settings_table_in_docs_names_the_widget_section_of_each_field(qtbot):
     from pathlib import Path
 
-    from napari_medgan.widgets.train_fields import advanced_widgets, basic_widgets
+    from napari_medgan.widgets.train.fields import advanced_widgets, basic_widgets
 
     text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
@@ -73,7 +73,7 @@ def test_settings_table_in_docs_names_the_widget_section_of_each_field(qtbot):
 
 def test_ct_window_field_sets_the_window_and_refuses_unreadable_text(qtbot):
     from napari_medgan.engine import ConfigError
-    from napari_medgan.widgets.train_settings import TrainSettings
+    from napari_medgan.widgets.train.settings import TrainSettings
 
     w = TrainSettings(TrainConfig(device="cpu", out_dir="run", ct_window=(-1000.0, 3000.0)))
     qtbot.addWidget(w)
@@ -98,7 +98,7 @@ def test_ct_window_field_sets_the_window_and_refuses_unreadable_text(qtbot):
 
 
 def test_compile_checkbox_edits_config_and_survives_a_preset_change(qtbot):
-    from napari_medgan.widgets.train_settings import TIPS, TrainSettings
+    from napari_medgan.widgets.train.settings import TIPS, TrainSettings
 
     config = TrainConfig(device="cpu", out_dir="run")
     w = TrainSettings(config)

@@ -6,7 +6,7 @@ import pytest
 
 from napari_medgan.engine.resume import read_run
 from napari_medgan.engine.runlock import RunLock
-from napari_medgan.widgets.state import TrainState
+from napari_medgan.widgets.train.state import TrainState
 from test_widget_train import _one_thread, add_mni, make_widget, wait_idle  # noqa: F401
 
 pytestmark = pytest.mark.gui
@@ -36,7 +36,7 @@ def test_resume_takes_settings_and_windows_from_the_checkpoint(
     assert widget.state is TrainState.IDLE and read_run(out).step == 2
     # only the steps changed: accepted, and the child process is told to resume (it takes the
     # intensity windows from the checkpoint: runner.train_target -> resume_transforms)
-    import napari_medgan.widgets.train as train_module
+    import napari_medgan.widgets.train.widget as train_module
 
     started = []
     real_run = train_module.ProcessRun
@@ -73,7 +73,7 @@ def test_busy_run_folder_is_refused(make_napari_viewer, qtbot, tmp_path, mni_sma
     assert first.start()
     qtbot.waitUntil(lambda: first.state is TrainState.TRAINING, timeout=90_000)
     assert second.start() is False
-    assert f"in use by process {first.task.run.pid}" in _errors(notes)[-1]  # the child owns it
+    assert f"in use by process {first.job.run.pid}" in _errors(notes)[-1]  # the child owns it
     assert "napari Train widget" in _errors(notes)[-1]
     first.stop()
     wait_idle(qtbot, first)

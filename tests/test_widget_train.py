@@ -9,8 +9,8 @@ import torch
 from napari_medgan.engine.checkpoint import load_checkpoint
 from napari_medgan.engine.trainer import PREVIEW_LATENTS
 from napari_medgan.napari_glue.session import runs
-from napari_medgan.widgets.state import TrainState
-from napari_medgan.widgets.train import TrainWidget
+from napari_medgan.widgets.train.state import TrainState
+from napari_medgan.widgets.train.widget import TrainWidget
 
 pytestmark = pytest.mark.gui
 TINY = dict(
@@ -182,7 +182,7 @@ def test_bad_inputs_notify(make_napari_viewer, tmp_path, mni_small, notes, case,
         widget.table.set_choices({"photo": "photo"})
     elif case == "labels":
         viewer.add_labels(np.zeros((32, 32), np.uint8), name="seg")
-        from napari_medgan.widgets.layers import Choice
+        from napari_medgan.widgets.common.layers import Choice
 
         widget.table.choices = lambda: [Choice(viewer.layers["seg"], "seg")]
     elif case == "tiny":
@@ -246,7 +246,7 @@ def test_closing_mid_training_stops_without_hang(make_napari_viewer, qtbot, tmp_
     qtbot.waitUntil(lambda: widget.last_report is not None, timeout=60_000)
     widget.toggle_pause()  # worst case: a paused loop never yields again by itself
     qtbot.waitUntil(lambda: widget.last_report.status == "paused", timeout=30_000)
-    run = widget.task.run
+    run = widget.job.run
     viewer.window.remove_dock_widget(widget)
     widget.close()
     assert run.join(60)

@@ -10,9 +10,9 @@ from napari.layers import Layer
 
 from napari_medgan.engine.metrics import EvaluationResult, nearest_training_slices
 
-from .eval_results import fmt
-from .output_layers import unique_name
-from .preview import tile
+from ..common.output_layers import unique_name
+from ..common.preview import tile
+from .results import fmt
 
 NEAREST_KEY = "medgan_nearest"
 TILE_GAP = 3  # pixels between the generated image and its neighbours

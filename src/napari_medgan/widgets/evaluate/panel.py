@@ -11,9 +11,9 @@ from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSpinB
 from napari_medgan.engine.metrics import EvaluationResult
 from napari_medgan.napari_glue.session import memorization
 
-from ._layout import scrolled
-from .eval_nearest import nearest_layer
-from .eval_results import MetricsTable, extractor_line, save_result, verdict
+from ..common.layout import scrolled
+from .nearest import nearest_layer
+from .results import MetricsTable, extractor_line, save_result, verdict
 
 
 class EvalResultsPanel(QWidget):

@@ -11,7 +11,7 @@ from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.resume import check_config, check_steps, read_run
 from napari_medgan.engine.runlock import check_free
 
-from .train_settings import TrainSettings, new_run_dir
+from .settings import TrainSettings, new_run_dir
 
 
 class RunFolder(QWidget):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from napari.layers import Image
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QComboBox,
@@ -22,12 +21,12 @@ from qtpy.QtWidgets import (
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.napari_glue.session import memorization, runs
 
-from ._activity import hold_still, release
-from ._path_field import CheckpointInput, PathField
-from ._worker import sample_job, start_thread, swap_job
+from ..common.jobs import thread_job
+from ..common.output_layers import GENERATED_KEY, sample_layer, swap_layer
+from ..common.path_field import CheckpointInput, PathField
 from .export_dataset import open_export_dialog
-from .generated_saving import ask_and_save, save_generated
-from .output_layers import GENERATED_KEY, sample_layer, swap_layer
+from .sampling import sample_job, swap_job
+from .saving import ask_and_save, save_generated
 
 
 class GenerateWidget(CheckpointInput, QWidget):
@@ -43,9 +42,8 @@ class GenerateWidget(CheckpointInput, QWidget):
         super().__init__(parent)
         self.viewer = napari_viewer
         self.sampler: Sampler | None = None
-        self.worker = None  # the running load or sampling job
+        self.job = None  # the running sampling job
         self.last_layer: Image | None = None
-        self._pbar = None
         self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
         self.info = QLabel("Choose a run folder (the last trained run is picked up).")
         self.info.setWordWrap(True)
@@ -162,36 +160,29 @@ class GenerateWidget(CheckpointInput, QWidget):
 
     def cancel(self) -> None:
         """Stop the running sampling job after its current chunk."""
-        if self.worker is not None:
-            self.worker.quit()
+        if self.job is not None:
+            self.job.quit()
             self.cancel_btn.setEnabled(False)
 
     @property
     def busy(self) -> bool:
-        return self.worker is not None
+        return self.job is not None
 
     def _can_run(self) -> bool:
         if self.sampler is None:
             show_error("Load a checkpoint first")
             return False
-        return self.worker is None
+        return self.job is None
 
     def _start(self, job, args, total: int, desc: str, done) -> None:
-        self._pbar = progress(total=total, desc=desc)
-        hold_still(self.viewer, self)  # napari's spinner would repaint the window 33x/s
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setVisible(total > 0)
-        self.worker = start_thread(
-            job, *args,
-            connect={"yielded": self._on_progress, "returned": done, "finished": self._done},
+        self.job = thread_job(
+            job, *args, progress=(total, desc), viewer=self.viewer,
+            connect={"yielded": self.progress.setValue, "returned": done, "finished": self._done},
         )  # fmt: skip
         self._update_buttons()
-
-    def _on_progress(self, count: int) -> None:
-        self.progress.setValue(count)
-        if self._pbar is not None:
-            self._pbar.update(count - self._pbar.n)
 
     def _add(self, images, what: str, make, *args) -> None:
         if isinstance(images, SamplingError):
@@ -202,19 +193,15 @@ class GenerateWidget(CheckpointInput, QWidget):
         self._refresh_layers()
 
     def _done(self) -> None:
-        if self.worker is not None and getattr(self.worker, "abort_requested", False):
+        if self.job is not None and getattr(self.job, "abort_requested", False):
             show_info("Generation cancelled")
-        self.worker = None
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
-        release(self.viewer, self)
+        self.job = None
         self.progress.hide()
         self._update_buttons()
 
     def save_layer(self, layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
         """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``);
-        see :func:`~napari_medgan.widgets.generated_saving.save_generated`."""
+        see :func:`~napari_medgan.widgets.generate.saving.save_generated`."""
         self._warn_if_flagged(layer.metadata.get("model"))
         return save_generated(layer, path, dicom)
 
@@ -265,8 +252,8 @@ class GenerateWidget(CheckpointInput, QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        ok = self.sampler is not None and self.worker is None
-        self.cancel_btn.setEnabled(self.worker is not None)
+        ok = self.sampler is not None and self.job is None
+        self.cancel_btn.setEnabled(self.job is not None)
         self.generate_btn.setEnabled(ok)
         self.export_btn.setEnabled(ok)
         self.swap_btn.setEnabled(ok and self.sampler.conditional)

@@ -21,7 +21,7 @@ from napari_medgan.engine import (
 )
 from napari_medgan.engine.config import PRESETS, RECIPE_KEYS, preset, preset_for_device
 
-from .train_fields import (
+from .fields import (
     BAD_WINDOW,
     TIPS,
     advanced_widgets,

@@ -8,9 +8,9 @@ from pathlib import Path
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
-from napari_medgan.engine import CheckpointError
+from napari_medgan.engine import CheckpointError, Sampler
 
-from ._worker import load_sampler, start_thread
+from .jobs import thread_job
 
 
 class PathField(QWidget):
@@ -90,9 +90,7 @@ class CheckpointInput:
         self._loads += 1
         token = self._loads
         self.info.setText(f"Loading {path}…")
-        start_thread(
-            load_sampler, str(path), connect={"returned": lambda out: self._use(out, token)}
-        )
+        thread_job(load_sampler, str(path), connect={"returned": lambda out: self._use(out, token)})
 
     def _on_new_run(self, run_dir: str) -> None:
         self.checkpoint.set_path(run_dir)  # submits: loads in the background
@@ -113,3 +111,12 @@ class CheckpointInput:
         )
         self._loaded(s)
         return True
+
+
+def load_sampler(path: str) -> Sampler | CheckpointError:
+    """The checkpoint's generator on the CPU, or the error that explains why not (a value, so
+    that a thread job shows one clear notification instead of napari's traceback)."""
+    try:
+        return Sampler.from_checkpoint(path, device="cpu")
+    except CheckpointError as exc:
+        return exc

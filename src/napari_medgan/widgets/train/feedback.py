@@ -1,6 +1,6 @@
 """What a person sees of a training run: summary, progress, status line, loss plot, preview.
 
-Reports arrive in batches ten times a second (``_worker.BackgroundTask``); numbers go into the
+Reports arrive in batches ten times a second (``common.jobs.ProcessJob``); numbers go into the
 plot as they come (cheap), but the screen changes at most ``UI_S`` apart, all parts in the
 same event-loop pass, so Qt repaints napari's window once for all of them. Every repaint of a
 widget in napari's window recomposites the whole window (it holds the OpenGL canvas); under
@@ -22,10 +22,9 @@ from qtpy.QtWidgets import QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidg
 from napari_medgan.engine import TrainReport
 from napari_medgan.engine.runner import Failed, Ready
 
-from ._layout import UI_S, StatusLine, set_progress_quietly
-from ._worker import duration
+from ..common.layout import UI_S, StatusLine, set_progress_quietly
+from ..common.preview import show_preview
 from .loss_plot import LossPlot
-from .preview import show_preview
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ class TrainFeedback(QWidget):
         self.last_report: TrainReport | None = None
         self.pixel_spacing = 1.0
         self.source = None  # the layer the preview is placed beside
-        self.task = None  # the BackgroundTask whose activity-dock bar follows the run
+        self.job = None  # the ProcessJob whose activity-dock bar follows the run
         self.refreshes = 0  # how often the screen was updated (tests, benchmarks)
         self._shown: TrainReport | None = None  # the report the labels show
         self._preview: TrainReport | None = None  # newest preview not shown yet
@@ -135,9 +134,9 @@ class TrainFeedback(QWidget):
             beside = self.source if self.source in self.viewer.layers else None
             spacing = self.pixel_spacing
             show_preview(self.viewer, p.preview, p.preview_names, spacing, beside, p.step)
-        if r is not None and self.task is not None:
+        if r is not None and self.job is not None:
             # last: napari's bar processes pending events, i.e. paints what changed above
-            self.task.set_progress(r.step, r.total_steps)
+            self.job.set_progress(r.step, r.total_steps)
         return True
 
     def _show_progress(self, r: TrainReport) -> None:
@@ -159,3 +158,12 @@ def fixed_lines(label: QLabel, lines: int = 2) -> QLabel:
     label.setFixedHeight(lines * fm.lineSpacing() + 2)
     label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
     return label
+
+
+def duration(seconds: float) -> str:
+    """``m:ss`` or ``h:mm:ss``; a dash for an unknown (NaN or infinite) time."""
+    if seconds != seconds or seconds == float("inf"):
+        return "—"
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,6 +1,6 @@
 """The Train widget's cohort input: a folder tree or table of scans, prepared in the background.
 
-The scans are never opened as layers: they are read one at a time in a napari worker (shown in
+The scans are never opened as layers: they are read one at a time in a thread job (shown in
 the activity dock with a progress bar) into the cached prepared slice set, which is then handed
 to the Train widget's usual job. The preparation can be cancelled; nothing half-written remains.
 """
@@ -27,7 +27,7 @@ from qtpy.QtWidgets import (
 
 from napari_medgan.engine import DataError, TrainConfig
 
-from ._relay import relay
+from ..common.jobs import relay, thread_job
 
 MODALITIES = {"from the headers": None, "CT (HU window)": "CT", "MR (percentiles)": "MR"}
 
@@ -60,7 +60,7 @@ class CohortInput(QWidget):
         self.progress.hide()
         self.cancel_btn = QPushButton("Cancel preparation")
         self.cancel_btn.hide()
-        self.worker = None
+        self.job = None
         self._cancel = threading.Event()
 
         form = QFormLayout(self)
@@ -101,10 +101,8 @@ class CohortInput(QWidget):
         return cohort
 
     def start(self, config: TrainConfig, on_ready: Callable[..., None]) -> bool:
-        """Discover and prepare in a worker; ``on_ready(dataset, split)`` on the GUI thread when
+        """Discover and prepare in a thread job; ``on_ready(dataset, split)`` on the GUI thread when
         done (``on_ready(None)`` when it failed or was cancelled); ``split`` is the table's."""
-        from napari.qt.threading import create_worker
-
         from napari_medgan.io.cohort import CohortError
 
         try:
@@ -123,21 +121,15 @@ class CohortInput(QWidget):
         self.cancel_btn.setEnabled(True)
         self.setEnabled(True)
         result: dict = {}
-        worker = create_worker(
-            _prepare,
-            cohort.scans,
-            config,
-            self.workers.value(),
-            self.use_cache.isChecked(),
-            self._cancel,
-            result,
-            _progress={"total": n, "desc": "preparing cohort slices"},
-            _start_thread=False,
-        )
-        worker.yielded.connect(self._on_progress)
-        worker.finished.connect(lambda: self._on_finished(result, cohort.skipped, on_ready))
-        self.worker = worker
-        worker.start()
+        args = (cohort.scans, config, self.workers.value(), self.use_cache.isChecked())
+        self.job = thread_job(
+            _prepare, *args, self._cancel, result,
+            progress=(n, "preparing cohort slices"),
+            connect={
+                "yielded": self.progress.setValue,
+                "finished": lambda: self._on_finished(result, cohort.skipped, on_ready),
+            },
+        )  # fmt: skip
         return True
 
     def cancel(self) -> None:
@@ -146,15 +138,10 @@ class CohortInput(QWidget):
         self.cancel_btn.setEnabled(False)
 
     def busy(self) -> bool:
-        return self.worker is not None
-
-    def _on_progress(self, msg) -> None:
-        done, total, _text = msg
-        self.progress.setMaximum(total)
-        self.progress.setValue(done)
+        return self.job is not None
 
     def _on_finished(self, result: dict, skipped, on_ready) -> None:
-        self.worker = None
+        self.job = None
         self.progress.hide()
         self.cancel_btn.hide()
         prepared = result.get("prepared")
@@ -197,15 +184,15 @@ class CohortInput(QWidget):
             self.path.setText(path)
 
 
-def _prepare(scans, config, workers, use_cache, cancel, result) -> Iterator[tuple]:
-    """Worker body: yields ``(done, total, message)``; the outcome goes into ``result``."""
+def _prepare(scans, config, workers, use_cache, cancel, result) -> Iterator[int]:
+    """Job body: yields the number of scans done; the outcome goes into ``result``."""
     from napari_medgan.engine.prepare import PreparationCancelled, prepare_streamed
     from napari_medgan.engine.slicecache import prepare_cached
 
     outcome: dict = {}
 
     def run(put) -> None:
-        kwargs = {"workers": workers, "progress": lambda *a: put(a), "cancel": cancel}
+        kwargs = {"workers": workers, "progress": lambda done, *_: put(done), "cancel": cancel}
         kwargs["ct_window"] = config.ct_window  # the run's CT window reaches cohort scans
         args = (scans, config.size, config.slice_axis, config.min_foreground)
         try:

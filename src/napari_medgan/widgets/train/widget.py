@@ -1,6 +1,6 @@
 """The Train GAN dock widget: layers + settings in, live losses and previews out.
 
-Training runs in a child process (``engine.runner``); ``train_feedback`` turns its reports
+Training runs in a child process (``engine.runner``); ``feedback`` turns its reports
 into a plot, a preview layer and a progress bar, at most twice a second.
 """
 
@@ -33,14 +33,14 @@ from napari_medgan.engine.runner import (
 )
 from napari_medgan.napari_glue.session import runs
 
-from ._layout import scrolled
-from ._worker import BackgroundTask, hook_shutdown
+from ..common.jobs import ProcessJob, hook_shutdown
+from ..common.layers import check_conditions, fill_mask_combo, to_volumes
+from ..common.layout import scrolled
 from .cohort_input import CohortInput
-from .layers import check_conditions, fill_mask_combo, to_volumes
+from .feedback import TrainFeedback
 from .run_folder import RunFolder, check_resume
+from .settings import TrainSettings
 from .state import TrainState
-from .train_feedback import TrainFeedback
-from .train_settings import TrainSettings
 
 
 class TrainWidget(QWidget):
@@ -54,12 +54,12 @@ class TrainWidget(QWidget):
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from .layer_table import LayerTable
+        from ..common.layer_table import LayerTable
 
         self.viewer = napari_viewer
         self.state = TrainState.IDLE
-        self.task: BackgroundTask | None = None
-        self._tasks: list[BackgroundTask] = []  # shared with the shutdown hooks (not self)
+        self.job: ProcessJob | None = None  # the running training
+        self._jobs: list[ProcessJob] = []  # shared with the shutdown hooks (not self)
 
         self.table = LayerTable(napari_viewer)
         self.cohort = CohortInput()
@@ -84,7 +84,7 @@ class TrainWidget(QWidget):
         self.stop_btn.clicked.connect(self.stop)
         for ev in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             ev.connect(self._refresh_masks)
-        hook_shutdown(self, napari_viewer, self._tasks, extra=self.plot.stop_timer)
+        hook_shutdown(self, napari_viewer, self._jobs, extra=self.plot.stop_timer)
         self._refresh_masks()
         self._set_state(TrainState.IDLE)
 
@@ -181,36 +181,36 @@ class TrainWidget(QWidget):
             dict(kwargs, threads=cpu_threads_beside_gui(), owner="napari Train widget"),
             name="medgan-train",
         )
-        self.task = BackgroundTask(
+        self.job = ProcessJob(
             run, f"Training GAN in {out.name}", self.viewer, total=config.steps, parent=self
         )
-        self.task.messages.connect(self._on_messages)
-        self.task.ended.connect(self._on_ended)
-        self._tasks[:] = [self.task]
-        self.feedback.task = self.task
+        self.job.messages.connect(self._on_messages)
+        self.job.ended.connect(self._on_ended)
+        self._jobs[:] = [self.job]
+        self.feedback.job = self.job
         self._set_state(TrainState.STARTING)
         self.feedback.set_status(
             "Preparing slices" + (f" (resuming {out})" if resume else "") + "…"
         )
-        self.task.start()
+        self.job.start()
         return True
 
     def toggle_pause(self) -> None:
-        if self.task is None:
+        if self.job is None:
             return
         if self.state is TrainState.PAUSED:
-            self.task.unpause()
+            self.job.unpause()
             self._set_state(TrainState.TRAINING)
         elif self.state in (TrainState.TRAINING, TrainState.STARTING):
-            self.task.pause()
+            self.job.pause()
             self._set_state(TrainState.PAUSED)
 
     def stop(self) -> None:
         """Finish the current step, save a checkpoint, end the run (returns at once)."""
         if self.cohort.busy():
             self.cohort.cancel()
-        if self.task is not None and self.state is not TrainState.IDLE:
-            self.task.stop()
+        if self.job is not None and self.state is not TrainState.IDLE:
+            self.job.stop()
             self._set_state(TrainState.STOPPING)
             self.feedback.set_status("Stopping: saving a checkpoint…")
 
@@ -221,7 +221,7 @@ class TrainWidget(QWidget):
     # ------------------------------------------------------------------ worker messages
     def _on_messages(self, batch: list) -> None:
         """One poll's messages: every loss goes into the plot; the screen follows at most
-        twice a second (``train_feedback.UI_S``), at once for a run's start and end."""
+        twice a second (``common.layout.UI_S``), at once for a run's start and end."""
         fb, now = self.feedback, False
         for msg in batch:
             if isinstance(msg, TrainReport):
@@ -243,7 +243,7 @@ class TrainWidget(QWidget):
 
     def _on_ended(self) -> None:
         self.feedback.refresh(force=True)
-        self.task = self.feedback.task = None
+        self.job = self.feedback.job = None
         self._set_state(TrainState.IDLE)
         self.run_folder.update_note()
 
@@ -265,7 +265,7 @@ class TrainWidget(QWidget):
 
     def closeEvent(self, event) -> None:
         """Floating or stand-alone use: stop like the shutdown hooks do (returns at once)."""
-        for task in list(self._tasks):
-            task.abandon()
+        for job in list(self._jobs):
+            job.abandon()
         self.plot.stop_timer()
         super().closeEvent(event)

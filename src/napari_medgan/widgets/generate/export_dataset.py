@@ -1,7 +1,7 @@
 """The Generate widget's "Export dataset…": one file per sample plus a manifest.
 
 The same export as ``napari-medgan generate RUN --out DIR/ --format ...`` (see
-:mod:`napari_medgan.io.export`); it runs in a napari worker (progress in the dialog and the
+:mod:`napari_medgan.io.export`); it runs as a thread job (progress in the dialog and the
 activity dock) and can be cancelled. The memorization verdict of the Evaluate widget, when it
 flagged this checkpoint, goes into the manifest.
 """
@@ -28,7 +28,7 @@ from napari_medgan.io import WriteError
 from napari_medgan.io.export import FORMATS, GRIDS, check_target, export_dataset
 from napari_medgan.napari_glue.session import memorization
 
-from ._relay import relay
+from ..common.jobs import relay, thread_job
 
 
 class ExportDatasetDialog(QDialog):
@@ -56,7 +56,7 @@ class ExportDatasetDialog(QDialog):
         self.progress.hide()
         self.export_btn = QPushButton("Export")
         self.cancel_btn = QPushButton("Cancel")
-        self.worker = None
+        self.job = None
         self._cancel = threading.Event()
         self.result = None
 
@@ -82,8 +82,6 @@ class ExportDatasetDialog(QDialog):
 
     def export(self, folder: str | None = None) -> bool:
         """Start the export into ``folder`` (default: the field); False when refused."""
-        from napari.qt.threading import create_worker
-
         folder = folder or self.folder.text().strip()
         if not folder:
             show_error("Choose an export folder")
@@ -114,21 +112,16 @@ class ExportDatasetDialog(QDialog):
             "memorization": verdict,
             "grid": self.grid.currentText(),
         }
-        worker = create_worker(
-            _run,
-            self.sampler,
-            folder,
-            kwargs,
-            self._cancel,
-            _progress={"total": n_files, "desc": "exporting synthetic dataset"},
-            _start_thread=False,
-        )
-        worker.yielded.connect(self.progress.setValue)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(lambda exc: show_error(f"Export failed: {exc}"))
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        worker.start()
+        self.job = thread_job(
+            _run, self.sampler, folder, kwargs, self._cancel,
+            progress=(n_files, "exporting synthetic dataset"),
+            connect={
+                "yielded": self.progress.setValue,
+                "returned": self._on_done,
+                "errored": lambda exc: show_error(f"Export failed: {exc}"),
+                "finished": self._on_finished,
+            },
+        )  # fmt: skip
         return True
 
     def _on_done(self, outcome) -> None:
@@ -139,12 +132,12 @@ class ExportDatasetDialog(QDialog):
             show_info(f"Exported {len(outcome.files)} files; manifest {outcome.manifest}")
 
     def _on_finished(self) -> None:
-        self.worker = None
+        self.job = None
         self.export_btn.setEnabled(True)
         self.cancel_btn.setText("Close")
 
     def _cancel_or_close(self) -> None:
-        if self.worker is not None:
+        if self.job is not None:
             self._cancel.set()
         else:
             self.reject()
@@ -156,7 +149,7 @@ class ExportDatasetDialog(QDialog):
 
 
 def _run(sampler, folder, kwargs, cancel):
-    """Worker body: yields the number of files written; returns the result or a message."""
+    """Job body: yields the number of files written; returns the result or a message."""
     from napari_medgan.io.export import ExportCancelled
 
     out: dict = {}
@@ -168,7 +161,7 @@ def _run(sampler, folder, kwargs, cancel):
             )
         except ExportCancelled as exc:
             out["result"] = f"{exc}; the manifest lists what was written"
-        except BaseException as exc:  # re-raised in the worker: napari shows it
+        except BaseException as exc:  # re-raised in the job: napari shows it
             out["error"] = exc
 
     yield from relay(work, "medgan-export")

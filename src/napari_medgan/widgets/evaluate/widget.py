@@ -37,11 +37,11 @@ from napari_medgan.engine.runner import (
 )
 from napari_medgan.napari_glue.session import runs
 
-from ._layout import UI_S, scrolled, set_progress_quietly
-from ._path_field import CheckpointInput, PathField
-from ._worker import BackgroundTask, hook_shutdown
-from .eval_panel import EvalResultsPanel
-from .layers import to_volumes
+from ..common.jobs import ProcessJob, hook_shutdown
+from ..common.layers import to_volumes
+from ..common.layout import UI_S, scrolled, set_progress_quietly
+from ..common.path_field import CheckpointInput, PathField
+from .panel import EvalResultsPanel
 
 
 class EvaluateWidget(CheckpointInput, QWidget):
@@ -55,12 +55,12 @@ class EvaluateWidget(CheckpointInput, QWidget):
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from .layer_table import LayerTable
+        from ..common.layer_table import LayerTable
 
         self.viewer = napari_viewer
         self.sampler: Sampler | None = None
-        self.job: BackgroundTask | None = None  # the running evaluation
-        self._jobs: list[BackgroundTask] = []  # shared with the shutdown hooks (not self)
+        self.job: ProcessJob | None = None  # the running evaluation
+        self._jobs: list[ProcessJob] = []  # shared with the shutdown hooks (not self)
         self._stage = "starting"
         self._shown_at = -float("inf")  # when the progress bar last changed
         self.clock = time.monotonic
@@ -190,7 +190,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
             dict(sampler=sampler, volumes=volumes, threads=cpu_threads_beside_gui(), **kwargs),
             "medgan-eval",
         )
-        self.job = BackgroundTask(run, "Evaluating GAN", self.viewer, total=1000, parent=self)
+        self.job = ProcessJob(run, "Evaluating GAN", self.viewer, total=1000, parent=self)
         self.job.messages.connect(self._on_messages)
         self.job.ended.connect(self._on_finished)
         self._jobs[:] = [self.job]
@@ -226,7 +226,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         progress = [m for m in batch if isinstance(m, Progress)]
         now = self.clock()
         if progress and (progress[-1].stage != self._stage or now - self._shown_at >= UI_S):
-            # at most twice a second within a stage, in one repaint (see train_feedback)
+            # at most twice a second within a stage, in one repaint (see train.feedback)
             self._shown_at = now
             self._stage = progress[-1].stage
             value = round(1000 * progress[-1].fraction)

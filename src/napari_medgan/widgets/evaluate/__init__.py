@@ -1,0 +1,1 @@
+"""The Evaluate GAN dock (:class:`.widget.EvaluateWidget`) and its results panel."""

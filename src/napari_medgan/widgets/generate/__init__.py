@@ -1,0 +1,1 @@
+"""The Generate dock (:class:`.widget.GenerateWidget`), its sampling jobs, saving and export."""

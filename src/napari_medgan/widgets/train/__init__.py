@@ -1,0 +1,1 @@
+"""The Train GAN dock (:class:`.widget.TrainWidget`) and its parts."""
