@@ -14,7 +14,7 @@ from napari_medgan.engine import (
     TrainingError,
     build_dataset,
 )
-from napari_medgan.engine.trainer import PREVIEW_LATENTS
+from napari_medgan.engine.families.gan import PREVIEW_LATENTS
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from napari_medgan.engine import (
     TrainingError,
     Volume,
 )
+from napari_medgan.engine.families import FamilyError
 from napari_medgan.io import ReadError, WriteError
 
 
@@ -28,6 +29,7 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     ConfigError,
     DataError,
     CheckpointError,
+    FamilyError,
     SamplingError,
     TrainingError,
     FileNotFoundError,

@@ -6,13 +6,22 @@ import argparse
 import sys
 from pathlib import Path
 
-from napari_medgan.engine import AUGMENT_OPS, LOSSES, SIZES, TrainConfig, Trainer, build_dataset
+from napari_medgan.engine import (
+    AUGMENT_OPS,
+    LOSSES,
+    SIZES,
+    SliceDataset,
+    TrainConfig,
+    Trainer,
+    build_dataset,
+)
 from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.config import (
     ARCHS,
     CLASS_INPUTS,
     CPU_STEPS,
     DISCRIMINATORS,
+    FAMILIES,
     MAX_HOLDOUT_SLABS,
     PRECISIONS,
     PRESETS,
@@ -22,26 +31,30 @@ from napari_medgan.engine.config import (
     preset_for_device,
 )
 from napari_medgan.engine.devices import resolve_device
+from napari_medgan.engine.families.translate.pairs import build_pairs
 from napari_medgan.engine.resume import check_config, check_steps, read_run
 from napari_medgan.engine.runlock import check_free
 
 from .cohort import add_cohort_options, prepare_cohort
 from .common import CLIError, load_volumes, positive_int
 from .overrides import add_set_option, overrides
+from .pairs import add_pair_options, load_pairs, wants_pairs
 from .training import run_in_terminal
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
-        help="train a GAN (or a conditional GAN, one --condition per input)",
+        help="train a GAN (or a conditional GAN, one --condition per input) or a translation",
         description="Train on NIfTI files, DICOM files or folders, or NRRD files. Give one "
-        "--condition per input for a conditional GAN, or none for an unconditional one. "
-        "Ctrl-C stops cleanly and saves a checkpoint; --resume continues it.",
+        "--condition per input for a conditional GAN, or none for an unconditional one; "
+        "--family translate with --source/--target pairs learns to turn a source scan into the "
+        "target contrast. Ctrl-C stops cleanly and saves a checkpoint; --resume continues it.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
     add_training_options(p)
     add_cohort_options(p)
+    add_pair_options(p)
     p.add_argument(
         "--resume",
         metavar="DIR",
@@ -55,6 +68,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-run") -> None:
     """Options shared by ``train`` and ``demo`` (defaults come from :class:`TrainConfig`)."""
     d = TrainConfig()
+    p.add_argument(
+        "--family",
+        choices=FAMILIES,
+        help=f"model family (default {d.family}): gan = noise (+ condition) -> scan; "
+        "translate = a source scan -> the same slices in a target contrast",
+    )
+    p.add_argument(
+        "--l1-weight",
+        type=float,
+        help=f"translate: weight of the L1 distance to the target (default {d.l1_weight})",
+    )
     p.add_argument(
         "--preset",
         choices=("auto", *PRESETS),
@@ -195,6 +219,8 @@ def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig
     """Apply ``--set`` and then the named options that were given on top of ``base``; validate."""
     changes = overrides(args)
     for name in (
+        "family",
+        "l1_weight",
         "size",
         "steps",
         "batch_size",
@@ -267,7 +293,8 @@ def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
     if name == "auto":
         device = args.device or sets.get("device") or base.device
         name = preset_for_device(resolve_device(device).type)
-    recipe = preset(name, size=args.size or sets.get("size"))
+    family = args.family or sets.get("family") or base.family
+    recipe = preset(name, size=args.size or sets.get("size"), family=family)
     # the base's own choices (e.g. the demo's intervals) are kept; where the base merely has the
     # plain defaults, the preset's values stand (the gpu preset's preview/checkpoint intervals)
     plain = TrainConfig()
@@ -280,6 +307,23 @@ def print_split(trainer: Trainer) -> None:
     split = trainer.split
     prefix = "split: " if split.has_heldout() else "warning: "
     print(prefix + split.summary(), file=sys.stderr)
+
+
+def translation_pairs(args: argparse.Namespace, config: TrainConfig, saved) -> SliceDataset:
+    """The paired training set of ``--family translate`` (a saved run's transforms on resume)."""
+    if args.inputs or args.condition or args.cohort:
+        raise CLIError(
+            "a translation run takes --source SCAN --target SCAN (or --pairs TABLE), not "
+            "inputs, --condition or --cohort"
+        )
+    return build_pairs(
+        load_pairs(args),
+        config.size,
+        config.slice_axis,
+        config.min_foreground,
+        transforms=saved.transforms if saved is not None else None,
+        ct_window=config.ct_window,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -303,7 +347,11 @@ def run(args: argparse.Namespace) -> int:
             f"{out} already holds a run; use --resume {out} to continue it or choose another --out"
         )
     split = None
-    if args.cohort:
+    if config.family == "translate":
+        dataset = translation_pairs(args, config, saved)
+    elif wants_pairs(args):
+        raise CLIError("--source/--target/--pairs train a translation: add --family translate")
+    elif args.cohort:
         dataset, split = prepare_cohort(args, config, quiet=args.quiet)
     elif not args.inputs:
         raise CLIError("give input scans or --cohort DIR|TABLE")
@@ -319,6 +367,8 @@ def run(args: argparse.Namespace) -> int:
         )
     trainer = Trainer(config, dataset, resume=args.resume, split=split)
     summary = ", ".join(f"{k}: {v}" for k, v in trainer.train_set.counts().items())
+    if dataset.roles:
+        summary = " → ".join(r["name"] for r in dataset.roles.values()) + " pairs"
     print(
         f"{len(trainer.train_set)} training slices ({summary}) at {config.size}x{config.size}; "
         f"device {trainer.device}",

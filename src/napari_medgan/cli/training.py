@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from napari_medgan.engine import Trainer, TrainReport
+from napari_medgan.engine.families import series_label
 
 from .sheets import contact_sheet, to_uint8
 
@@ -47,9 +48,7 @@ def run_in_terminal(trainer: Trainer, quiet: bool = False) -> TrainReport:
                 held = f" held-out {report.heldout_score:.3f} (best @{report.best_step})"
             if report.status == "running":
                 bar.set_postfix_str(
-                    f"D {report.loss_d:.3f} G {report.loss_g:.3f} "
-                    f"D(x) {report.d_real:.2f} D(G(z)) {report.d_fake:.2f} "
-                    f"{report.images_per_s:.0f} img/s{held}"
+                    f"{series_line(report.losses)} {report.images_per_s:.0f} img/s{held}"
                 )
             if report.preview is not None:
                 write_preview(report, Path(cfg.out_dir) / "preview.png")
@@ -60,6 +59,11 @@ def run_in_terminal(trainer: Trainer, quiet: bool = False) -> TrainReport:
             signal.signal(signal.SIGINT, previous)
     assert last is not None
     return last
+
+
+def series_line(losses: dict[str, float]) -> str:
+    """``D 0.693 G 0.712 D(x) 0.51 ...``: each named series of a report, in its order."""
+    return " ".join(f"{series_label(k)} {v:.3f}" for k, v in losses.items())
 
 
 def write_preview(report: TrainReport, path: Path) -> None:

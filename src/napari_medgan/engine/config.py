@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+#: Model families (``engine.families`` registers one class per name).
+FAMILIES = ("gan", "translate")
 LOSSES = ("nonsaturating", "minimax", "hinge")
 AUGMENT_OPS = (
     "translation",
@@ -37,6 +39,9 @@ class TrainConfig:
 
     Parameters
     ----------
+    family : str
+        The model family (``engine.families``): ``"gan"`` (noise + class → image) or
+        ``"translate"`` (a source image → the same slice in a target contrast).
     size : int
         Training resolution in pixels (square), a power of two from 32 to 256.
     steps : int
@@ -49,6 +54,9 @@ class TrainConfig:
         Adam betas (shared by both networks).
     loss : str
         ``"nonsaturating"`` (default), ``"minimax"`` (the original GAN game) or ``"hinge"``.
+    l1_weight : float
+        ``translate`` only: weight of the L1 distance to the target beside the adversarial loss
+        (pix2pix's 100); 0 trains on the adversarial loss alone.
     r1_gamma : float
         Weight of the R1 gradient penalty on real images; 0 disables it.
     r1_every : int
@@ -128,6 +136,7 @@ class TrainConfig:
         Folder of the run: checkpoints and previews go there.
     """
 
+    family: str = "gan"
     size: int = 64
     steps: int = 2000
     # the textbook DCGAN recipe (Radford et al., 2015) with a one-hot class code, the BatchNorm
@@ -139,6 +148,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     loss: str = "nonsaturating"
+    l1_weight: float = 100.0
     r1_gamma: float = 0.0
     r1_every: int = 16
     # ADA over the medical-safe ops (no flips): lower SWD at 180 and 360 CPU-s than no
@@ -187,6 +197,10 @@ class TrainConfig:
         TrainConfig
             ``self``, so calls can be chained.
         """
+        if self.family not in FAMILIES:
+            raise ConfigError(
+                f"family must be one of {', '.join(FAMILIES)} (got {self.family!r})"
+            )
         if self.size not in SIZES:
             raise ConfigError(f"size must be one of {', '.join(map(str, SIZES))} (got {self.size})")
         _positive_int("steps", self.steps)
@@ -201,6 +215,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1) (got {value})")
         if self.loss not in LOSSES:
             raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
+        if not (math.isfinite(self.l1_weight) and self.l1_weight >= 0):
+            raise ConfigError(f"l1_weight must be a number >= 0 (got {self.l1_weight})")
         if self.r1_gamma < 0:
             raise ConfigError(f"r1_gamma must be >= 0 (got {self.r1_gamma})")
         _positive_int("r1_every", self.r1_every)
@@ -333,8 +349,10 @@ RECIPE_KEYS = (
 )  # fmt: skip
 
 
-def preset(name: str, size: int | None = None, device: str = "auto") -> TrainConfig:
-    """Settings chosen by measurement (docs/quality.md) for a kind of machine.
+def preset(
+    name: str, size: int | None = None, device: str = "auto", family: str = "gan"
+) -> TrainConfig:
+    """Settings chosen by measurement (docs/quality.md) for a kind of machine and family.
 
     Parameters
     ----------
@@ -345,7 +363,11 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
         Training size; the preset's own when omitted.
     device : str
         Stored in the returned config.
+    family : str
+        ``"translate"`` gets its own recipe (docs/translation.md).
     """
+    if family == "translate":
+        return translate_preset(name, size, device)
     if name == "cpu":
         size = size or 64
         return TrainConfig(size=size, steps=CPU_STEPS.get(size, 3000), device=device)
@@ -366,6 +388,28 @@ def preset(name: str, size: int | None = None, device: str = "auto") -> TrainCon
         )
     raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
 
+
+def translate_preset(name: str, size: int | None = None, device: str = "auto") -> TrainConfig:
+    """The ``translate`` family's recipe: a half-width U-Net, small batches, plenty of steps."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    gpu = name == "gpu"
+    size = size or (128 if gpu else 64)
+    return TrainConfig(
+        family="translate",
+        size=size,
+        steps=20000 if gpu else TRANSLATE_CPU_STEPS.get(size, 1500),
+        batch_size=32 if gpu else 16,
+        base_channels=64 if gpu else 32,
+        max_channels=256,
+        channels_last=gpu,
+        checkpoint_every=2000 if gpu else 500,
+        device=device,
+    )
+
+
+#: Steps of the ``translate`` family's ``cpu`` preset per size (64 px: about 15 CPU-minutes).
+TRANSLATE_CPU_STEPS = {32: 4000, 64: 1500, 128: 400, 256: 100}
 
 #: Steps of the ``cpu`` preset per size (64 px: 800 steps took 673 s on a busy 2-core machine,
 #: the demo run of docs/quality.md; the others scaled from the measured throughput).

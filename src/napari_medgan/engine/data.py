@@ -201,6 +201,8 @@ class SliceDataset:
     Every slice carries its provenance: ``sources`` (name of the volume it came from),
     ``slice_index`` (its index along the slice axis of that volume; 0 for 2D images) and
     ``groups`` (the patient/scan id used to hold out data, by default the source name).
+    ``roles`` is set for image pairs (``images`` then has one channel per role, e.g. source and
+    target of a translation, see ``families.translate.pairs``) and stored with the checkpoint.
     """
 
     images: torch.Tensor  # (N, 1, size, size) float32 in [-1, 1]
@@ -212,6 +214,7 @@ class SliceDataset:
     sources: list[str] = field(default_factory=list)  # volume name of each slice
     slice_index: torch.Tensor | None = None  # (N,) int64 index in the source volume
     groups: list[str] = field(default_factory=list)  # patient/scan id of each slice
+    roles: dict[str, dict[str, str]] | None = None  # channel roles of paired images
 
     def __post_init__(self) -> None:
         n = len(self)
@@ -262,17 +265,21 @@ class SliceDataset:
             sources=[self.sources[i] for i in pos],
             slice_index=self.slice_index[idx].clone(),
             groups=[self.groups[i] for i in pos],
+            roles=self.roles,
         )
 
     def meta(self) -> dict[str, Any]:
         """JSON-serialisable description stored in checkpoints."""
-        return {
+        meta = {
             "class_names": list(self.class_names),
             "conditional": self.conditional,
             "transforms": {k: t.to_dict() for k, t in self.transforms.items()},
             "geometry": {k: g.to_dict() for k, g in self.geometry.items()},
             "counts": self.counts(),
         }
+        if self.roles is not None:
+            meta["roles"] = {k: dict(v) for k, v in self.roles.items()}
+        return meta
 
 
 def build_dataset(
@@ -337,18 +344,18 @@ def build_dataset(
         transform = _transform_for(name, vols, given_transforms, ct_window)
         transforms[name] = transform
         for v in vols:
-            slices, mask_slices, in_plane, slice_spacing = _slices(v, slice_axis)
+            slices, mask_slices, in_plane, slice_spacing = volume_slices(v, slice_axis)
             norm, keep = normalise_and_select(slices, mask_slices, transform, min_foreground)
             if not keep.any():
                 continue
-            resized, geom = _resize_pad(norm[keep], in_plane, size, slice_spacing)
+            resized, geom = resize_pad(norm[keep], in_plane, size, slice_spacing)
             if name not in geometry:
                 geom.slice_axis = slice_axis if v.data.ndim == 3 else None
                 geom.origin = tuple(v.origin)
                 geometry[name] = geom
             images.append(resized)
             labels.append(torch.full((len(resized),), label, dtype=torch.int64))
-            source = _unique_name(v.name, used_names)
+            source = unique_name(v.name, used_names)
             sources += [source] * len(resized)
             slice_index.append(torch.from_numpy(np.flatnonzero(keep)).to(torch.int64))
             groups += [str(v.group) if v.group is not None else source] * len(resized)
@@ -370,7 +377,7 @@ def build_dataset(
     )
 
 
-def _unique_name(name: str, used: set[str]) -> str:
+def unique_name(name: str, used: set[str]) -> str:
     """``name``, or ``name (2)``, ``name (3)``... when another volume already took it."""
     out, k = name, 1
     while out in used:
@@ -417,7 +424,7 @@ def normalise_and_select(
     return norm, keep
 
 
-def _slices(v: Volume, axis: int):
+def volume_slices(v: Volume, axis: int):
     """(n, h, w) slices, mask slices, in-plane spacing, spacing between slices."""
     data = np.asarray(v.data, dtype=np.float32)
     if data.ndim == 2:
@@ -429,7 +436,7 @@ def _slices(v: Volume, axis: int):
     return slices, mask, in_plane, float(v.spacing[axis])
 
 
-def _resize_pad(
+def resize_pad(
     slices: np.ndarray, spacing: tuple[float, float], size: int, slice_spacing: float
 ) -> tuple[torch.Tensor, SliceGeometry]:
     """Resample to isotropic pixels keeping the physical aspect ratio, pad with -1 to size."""

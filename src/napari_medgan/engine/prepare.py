@@ -4,7 +4,7 @@
 normalised and resized *by itself*, in chunks of slices, and dropped before the next one is read,
 so peak memory is about the reader's footprint of the largest scan (at most twice its size, when
 a reader copies while reorienting) plus the prepared slices, whatever the number of scans. The
-normalisation (:class:`IntensityTransform`) and resizing (``_resize_pad``) are those of
+normalisation (:class:`IntensityTransform`) and resizing (``resize_pad``) are those of
 :mod:`.data`, so the result equals ``build_dataset`` on the same volumes.
 
 MR-like conditions (robust percentile window) need the intensities of all their scans before

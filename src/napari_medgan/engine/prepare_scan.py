@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .data import IntensityTransform, SliceGeometry, Volume, _resize_pad, normalise_and_select
+from .data import IntensityTransform, SliceGeometry, Volume, normalise_and_select, resize_pad
 
 CHUNK_SLICES = 8  # slices normalised and resized together (8 CT slices: 8 MB of float32)
 SAMPLE_PER_SCAN = 2_000_000  # as build_dataset's IntensityTransform.fit
@@ -154,7 +154,7 @@ def _prepare_volume(
         norm, keep = normalise_and_select(chunk, mask, transform, min_foreground)
         if not keep.any():
             continue
-        resized, g = _resize_pad(norm[keep], in_plane, size, slice_spacing)
+        resized, g = resize_pad(norm[keep], in_plane, size, slice_spacing)
         geom = geom or g
         images.append(resized.numpy())
         index.append(start + np.flatnonzero(keep))

@@ -14,6 +14,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .data import UNCONDITIONAL, IntensityTransform, SliceGeometry, to_native
 from .devices import resolve_device
+from .families import require_family
 from .models import Generator, build_generator
 
 UNITS = ("model", "scan", "native")
@@ -54,6 +55,7 @@ class Sampler:
         its ``latest``; ``prefer="latest"`` always takes the newest.
         """
         ckpt = load_checkpoint(path, with_training_state=False, prefer=prefer)
+        require_family(ckpt.config, "gan", "sample from noise", where=str(path))
         try:
             config = TrainConfig.from_dict(ckpt.config)
         except (TypeError, ValueError) as exc:

@@ -41,12 +41,11 @@ from .compiling import compile_networks
 from .config import TrainConfig
 from .data import SliceDataset
 from .devices import grad_scaler, precision_for, resolve_device
-from .ema import ema_decay, recalibrate_batchnorm, update_ema
-from .heldout_score import HeldoutScorer
+from .ema import ema_decay, update_ema
+from .families import get_family
+from .families.base import HeldoutScore
 from .holdout import HoldoutError, HoldoutSplit, split_dataset
-from .models import build_models
 from .runlock import RunLock
-from .steps import gan_step
 
 #: Training loops not yet finished or closed (weakly held).
 _OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
@@ -67,9 +66,6 @@ def _close_open_runs() -> None:
 
 # torch.OutOfMemoryError is recent; torch.cuda.OutOfMemoryError is the same class on older ones
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-#: Latents of the preview: each condition is drawn from the same ones, so a column shows what
-#: the condition alone changes and a row shows the variety within a condition.
-PREVIEW_LATENTS = 4
 log = logging.getLogger(__name__)
 
 
@@ -81,20 +77,17 @@ class TrainingError(RuntimeError):
 class TrainReport:
     """What one training step reports.
 
-    ``preview`` (when present) is ``(n_classes, PREVIEW_LATENTS, size, size)`` in the model range
-    [-1, 1]: a row per condition, drawn by the EMA generator from the same fixed latents in every
-    row, so it evolves smoothly and a column differs only by its condition.
-    ``heldout_score`` (on scoring steps only) is the held-out SWD of the EMA generator, lower is
-    better (see ``engine.heldout_score``), ``heldout_baseline`` the same for training slices;
-    ``best_step`` is the step of the best score so far (None before the first score).
+    ``losses`` holds the family's named series (``Family.loss_names``: for the GAN ``loss_d``,
+    ``loss_g``, ``d_real``, ``d_fake``). ``preview`` (when present) is ``(rows, columns, size,
+    size)`` in the model range [-1, 1], a name per row in ``preview_names`` (the family says what
+    the rows are). ``heldout_score`` (on scoring steps only) is the family's held-out score of the
+    EMA generator, lower is better, and ``heldout_baseline`` its reference line; ``best_step`` is
+    the step of the best score so far (None before the first score).
     """
 
     step: int
     total_steps: int
-    loss_d: float
-    loss_g: float
-    d_real: float
-    d_fake: float
+    losses: dict[str, float]
     images_per_s: float
     elapsed_s: float
     eta_s: float
@@ -107,9 +100,25 @@ class TrainReport:
     heldout_baseline: float | None = None
     best_step: int | None = None
 
+    @property
+    def loss_d(self) -> float:
+        return self.losses.get("loss_d", float("nan"))
+
+    @property
+    def loss_g(self) -> float:
+        return self.losses.get("loss_g", float("nan"))
+
+    @property
+    def d_real(self) -> float:
+        return self.losses.get("d_real", float("nan"))
+
+    @property
+    def d_fake(self) -> float:
+        return self.losses.get("d_fake", float("nan"))
+
 
 class Trainer:
-    """Trains a GAN (one class) or a class-conditional GAN on a :class:`SliceDataset`.
+    """Trains a model of ``config.family`` (``engine.families``) on a :class:`SliceDataset`.
 
     Parameters
     ----------
@@ -169,6 +178,8 @@ class Trainer:
         split: HoldoutSplit | None,
     ) -> None:
         self.config = config.validate()
+        self.family = get_family(config.family)
+        self.family.check_dataset(dataset)
         self._inputs = resume_check.inputs_fingerprint(dataset)
         self.dataset = dataset
         if len(dataset) == 0:
@@ -182,7 +193,7 @@ class Trainer:
         self._gen = torch.Generator(device=self.device).manual_seed(config.seed)
         with torch.random.fork_rng(devices=[]):  # weights from the run's seed; global RNG kept
             torch.manual_seed(config.seed)
-            self._build_networks(len(dataset.class_names) if dataset.conditional else 1)
+            self._build_networks(dataset)
         self.step = 0
         self.best_step: int | None = None
         self.best_score: float | None = None
@@ -202,13 +213,12 @@ class Trainer:
         # only training slices ever reach the tensors batches are drawn from
         self.images = self.train_set.images.to(self.device)
         self.labels = self.train_set.labels.to(self.device)
-        preview_gen = torch.Generator().manual_seed(config.seed + 1)
-        self._preview_z = torch.randn(PREVIEW_LATENTS, config.z_dim, generator=preview_gen)
+        self.family.prepare(self)
         self.last_checkpoint: Path | None = None
         self._saved_step = -1
-        self.scorer: HeldoutScorer | None = None
+        self.scorer: HeldoutScore | None = None
         if config.score_every and self.heldout_set is not None:
-            self.scorer = HeldoutScorer(self.train_set, self.heldout_set, config.z_dim, config.seed)
+            self.scorer = self.family.scorer(self)
         self._scored_step = -1
         self._last_score: float | None = None
 
@@ -249,7 +259,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         log.info(
             "training %s from step %d to %d on %s in %s",
-            "a conditional GAN" if self.dataset.conditional else "a GAN",
+            self.family.title,
             self.step, total, self.device, self.out_dir,
         )
         try:
@@ -258,18 +268,19 @@ class Trainer:
                     stopped = True
                     break
                 if not self._running.is_set():
-                    yield self._report(0.0, 0.0, 0.0, 0.0, t0, start_step, status="paused")
+                    paused = dict.fromkeys(self.family.loss_names, 0.0)
+                    yield self._report(paused, t0, start_step, status="paused")
                     while not self._running.wait(0.1):
                         pass
                     continue
                 losses = self._train_step()
                 self.step += 1
-                if not all(math.isfinite(v) for v in losses):
+                if not all(math.isfinite(v) for v in losses.values()):
                     raise TrainingError(
                         f"losses became NaN/inf at step {self.step}; lower the learning rates "
                         "or enable R1; the last good checkpoint is kept"
                     )
-                report = self._report(*losses, t0, start_step)
+                report = self._report(losses, t0, start_step)
                 if cfg.preview_every and self.step % cfg.preview_every == 0:
                     report.preview, report.preview_names = self.preview()
                 best = bool(cfg.score_every) and self.step % cfg.score_every == 0
@@ -279,7 +290,7 @@ class Trainer:
                 yield report
             stopped = stopped or self._stop.is_set()
             report = self._report(
-                *self._last_losses, t0, start_step, status="stopped" if stopped else "finished"
+                self._last_losses, t0, start_step, status="stopped" if stopped else "finished"
             )
             report.preview, report.preview_names = self.preview()
             # a finished run's final weights get their chance to be the best; a stopped run
@@ -300,23 +311,12 @@ class Trainer:
         finally:
             self._lock.release()  # the run is over: another trainer may take the folder
 
-    _last_losses: tuple[float, float, float, float] = (float("nan"),) * 4
-
-    def _build_networks(self, n_cls: int) -> None:
+    def _build_networks(self, dataset: SliceDataset) -> None:
         """Networks, EMA copy, optimisers, loss scaler and augmentation state."""
         cfg, dev = self.config, self.device
-        self.n_classes = n_cls
-        self.G, self.D = build_models(
-            cfg.size,
-            n_cls,
-            cfg.z_dim,
-            cfg.base_channels,
-            cfg.max_channels,
-            cfg.arch,
-            cfg.d_spectral_norm,
-            cfg.class_input,
-            cfg.discriminator,
-        )
+        self.n_classes = len(dataset.class_names) if dataset.conditional else 1
+        self._last_losses = dict.fromkeys(self.family.loss_names, float("nan"))
+        self.G, self.D = self.family.networks(cfg, dataset)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in (self.G, self.D, self.G_ema):
@@ -337,34 +337,27 @@ class Trainer:
     #: Steps between host reads of the losses on a GPU (each read waits for the device).
     sync_every_gpu = 10
 
-    def _train_step(self) -> tuple[float, float, float, float]:
-        losses = gan_step(self)
+    def _train_step(self) -> dict[str, float]:
+        losses = self.family.step(self)
         self._update_ema()
         if self.device.type == "cpu" or (self.step + 1) % self.sync_every_gpu == 0:
-            self._last_losses = tuple(losses.tolist())
+            self._last_losses = dict(zip(self.family.loss_names, losses.tolist()))
         return self._last_losses
 
     def _update_ema(self) -> None:
         update_ema(self.G_ema, self.G, ema_decay(self.config.ema_decay, self.step))
 
     def sampling_generator(self) -> torch.nn.Module:
-        """``G_ema`` with BatchNorm statistics re-estimated for its own weights (eval mode)."""
+        """``G_ema`` made ready to sample by its family (eval mode), once per step."""
         if self._ema_calibrated != self.step:
-            seed = self.config.seed * 1_000_003 + self.step
-            recalibrate_batchnorm(self.G_ema, self.n_classes, seed, device=self.device)
+            self.family.calibrate(self)
+            self.G_ema.eval()
             self._ema_calibrated = self.step
         return self.G_ema
 
-    @torch.no_grad()
     def preview(self) -> tuple[np.ndarray, list[str]]:
-        """EMA samples, ``(n_classes, PREVIEW_LATENTS, size, size)``: each row one condition,
-        every row from the same fixed latents."""
-        n, k = self.n_classes, self._preview_z.shape[0]
-        z = self._preview_z.repeat(n, 1).to(self.device)
-        labels = torch.arange(n, device=self.device).repeat_interleave(k)
-        imgs = self.sampling_generator()(z, labels).float()
-        names = self.dataset.class_names if self.dataset.conditional else ["sample"]
-        return imgs[:, 0].reshape(n, k, *imgs.shape[-2:]).cpu().numpy(), list(names)
+        """The family's preview: ``(rows, columns, size, size)`` in the model range, row names."""
+        return self.family.preview(self)
 
     def _score(self, report: TrainReport) -> bool:
         """Score the EMA generator on the held-out slices; True when it is the best so far."""
@@ -382,7 +375,7 @@ class Trainer:
         report.best_step = self.best_step
         return best
 
-    def _report(self, loss_d, loss_g, d_real, d_fake, t0, start_step, status="running"):
+    def _report(self, losses, t0, start_step, status="running"):
         elapsed = time.perf_counter() - t0
         done = self.step - start_step
         rate = done / elapsed if elapsed > 0 else 0.0
@@ -390,10 +383,7 @@ class Trainer:
         return TrainReport(
             step=self.step,
             total_steps=self.config.steps,
-            loss_d=loss_d,
-            loss_g=loss_g,
-            d_real=d_real,
-            d_fake=d_fake,
+            losses=dict(losses),
             images_per_s=rate * self.config.batch_size,
             elapsed_s=elapsed,
             eta_s=eta,

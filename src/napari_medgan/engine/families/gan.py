@@ -1,4 +1,4 @@
-"""One discriminator + generator update of the GAN family, kept apart from the loop's bookkeeping.
+"""The ``gan`` family: noise + class → image, the seed's GAN and conditional GAN.
 
 ``gan_step`` works on the trainer's networks, optimisers, data and random generator; it returns
 the losses as device tensors so a GPU run does not wait for the host on every step (the trainer
@@ -9,14 +9,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+from torch import nn
 
-from .augment import augment
-from .devices import autocast
-from .losses import d_loss, g_loss, r1_penalty
+from ..augment import augment
+from ..devices import autocast
+from ..ema import recalibrate_batchnorm
+from ..heldout_score import HeldoutScorer
+from ..losses import d_loss, g_loss, r1_penalty
+from ..models import build_models
+from .base import Family
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .trainer import Trainer
+    from ..config import TrainConfig
+    from ..data import SliceDataset
+    from ..trainer import Trainer
+
+#: Latents of the preview: each condition is drawn from the same ones, so a column shows what
+#: the condition alone changes and a row shows the variety within a condition.
+PREVIEW_LATENTS = 4
 
 
 def _batch(t: Trainer, b: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,3 +94,53 @@ def gan_step(t: Trainer) -> torch.Tensor:
                 torch.sigmoid(fake_logits).mean(),
             ]
         )
+
+
+class GanFamily(Family):
+    """Noise (and a class) → image: the DCGAN-class networks of ``engine.models``."""
+
+    name = "gan"
+    title = "a GAN"
+    loss_names = ("loss_d", "loss_g", "d_real", "d_fake")
+    score_name = "held-out SWD"
+
+    def networks(self, config: TrainConfig, dataset: SliceDataset) -> tuple[nn.Module, nn.Module]:
+        n_cls = len(dataset.class_names) if dataset.conditional else 1
+        return build_models(
+            config.size,
+            n_cls,
+            config.z_dim,
+            config.base_channels,
+            config.max_channels,
+            config.arch,
+            config.d_spectral_norm,
+            config.class_input,
+            config.discriminator,
+        )
+
+    def prepare(self, t: Trainer) -> None:
+        preview_gen = torch.Generator().manual_seed(t.config.seed + 1)
+        t.preview_inputs = torch.randn(PREVIEW_LATENTS, t.config.z_dim, generator=preview_gen)
+
+    def step(self, t: Trainer) -> torch.Tensor:
+        return gan_step(t)
+
+    def calibrate(self, t: Trainer) -> None:
+        seed = t.config.seed * 1_000_003 + t.step
+        recalibrate_batchnorm(t.G_ema, t.n_classes, seed, device=t.device)
+
+    @torch.no_grad()
+    def preview(self, t: Trainer) -> tuple[np.ndarray, list[str]]:
+        """EMA samples, ``(n_classes, PREVIEW_LATENTS, size, size)``: each row one condition,
+        every row from the same fixed latents."""
+        n, k = t.n_classes, t.preview_inputs.shape[0]
+        z = t.preview_inputs.repeat(n, 1).to(t.device)
+        labels = torch.arange(n, device=t.device).repeat_interleave(k)
+        imgs = t.sampling_generator()(z, labels).float()
+        names = t.dataset.class_names if t.dataset.conditional else ["sample"]
+        return imgs[:, 0].reshape(n, k, *imgs.shape[-2:]).cpu().numpy(), list(names)
+
+    def scorer(self, t: Trainer) -> HeldoutScorer | None:
+        if t.heldout_set is None:
+            return None
+        return HeldoutScorer(t.train_set, t.heldout_set, t.config.z_dim, t.config.seed)

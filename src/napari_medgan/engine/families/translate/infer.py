@@ -1,0 +1,133 @@
+"""Translate whole scans with a translation run: slice by slice, back on the input grid."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...checkpoint import CheckpointError, load_checkpoint
+from ...config import TrainConfig
+from ...data import IntensityTransform, Volume, resize_pad, to_native, volume_slices
+from ...devices import resolve_device
+from .. import FamilyError, require_family
+from .networks import UNetGenerator
+from .pairs import SOURCE, TARGET
+
+#: An input whose robust range (0.5-99.5 percentiles) spans less than 1/RANGE_RATIO or more
+#: than RANGE_RATIO times the source window is taken to be in other units than the run's source.
+RANGE_RATIO = 8.0
+
+
+@dataclass
+class Translator:
+    """The (EMA) generator of a translation run and the maps between it and scan units.
+
+    Use :meth:`from_checkpoint`; :meth:`translate` maps a whole scan.
+    """
+
+    generator: UNetGenerator
+    config: TrainConfig
+    transforms: dict[str, IntensityTransform]
+    roles: dict[str, dict[str, str]]
+    step: int = 0
+    path: Path | None = None
+    device: torch.device | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, device: str = "cpu", use_ema: bool = True, prefer: str = "best"
+    ) -> Translator:
+        """Load a run folder (its ``best`` checkpoint, else ``latest``) or a checkpoint folder."""
+        ckpt = load_checkpoint(path, with_training_state=False, prefer=prefer)
+        require_family(ckpt.config, "translate", "translate a scan", where=str(path))
+        try:
+            config = TrainConfig.from_dict(ckpt.config)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{ckpt.path}: bad config in checkpoint ({exc})") from None
+        g = UNetGenerator(config.size, config.base_channels, config.max_channels)
+        key = "G_ema" if use_ema and "G_ema" in ckpt.models else "G"
+        try:
+            g.load_state_dict(ckpt.models[key])
+        except (KeyError, RuntimeError) as exc:
+            raise CheckpointError(f"{ckpt.path}: generator weights do not fit ({exc})") from None
+        meta = ckpt.meta
+        dev = resolve_device(device)
+        return cls(
+            generator=g.to(dev).eval(),
+            config=config,
+            transforms={k: IntensityTransform.from_dict(v) for k, v in meta["transforms"].items()},
+            roles=dict(meta.get("roles") or {}),
+            step=ckpt.step,
+            path=ckpt.path,
+            device=dev,
+        )
+
+    @property
+    def source_name(self) -> str:
+        return self.roles.get(SOURCE, {}).get("name", SOURCE)
+
+    @property
+    def target_name(self) -> str:
+        return self.roles.get(TARGET, {}).get("name", TARGET)
+
+    def check_input(self, volume: Volume) -> None:
+        """Raise :class:`FamilyError` when ``volume`` is not in the units of the run's source.
+
+        Refused: another modality than the source's (CT vs MR), or an intensity range far from
+        the source window (e.g. a scan normalised to 0..1 for a run trained in raw units).
+        """
+        want = self.roles.get(SOURCE, {}).get("modality", "").upper()
+        have = volume.modality.upper()
+        if want and (want == "CT") != (have == "CT"):
+            raise FamilyError(
+                f"{volume.name} is {have}, but this run translates {want} "
+                f"{self.source_name} scans"
+            )
+        values = np.asarray(volume.data, dtype=np.float32)
+        values = values[np.isfinite(values)][:: max(1, values.size // 1_000_000)]
+        t = self.transforms[SOURCE]
+        if values.size == 0:
+            raise FamilyError(f"{volume.name} has no finite values")
+        low, high = np.percentile(values, (0.5, 99.5))
+        span, window = float(high - low), t.high - t.low
+        if not (window / RANGE_RATIO <= span <= window * RANGE_RATIO):
+            raise FamilyError(
+                f"{volume.name} spans {low:g}..{high:g}, but the run's {self.source_name} "
+                f"scans spanned {t.low:g}..{t.high:g}: it seems to be in other units; give a "
+                "scan in the units the run was trained on"
+            )
+
+    @torch.no_grad()
+    def translate(
+        self,
+        volume: Volume,
+        progress: Callable[[int, int], None] | None = None,
+        chunk: int = 32,
+    ) -> np.ndarray:
+        """``volume`` in the target contrast: same shape and grid, target units (float32).
+
+        Slices are taken along the run's slice axis (2D images are one slice), resized to the
+        training size as in training, translated, and resampled back to the input's own in-plane
+        size. ``progress(done, total)`` is called after each chunk of slices.
+        """
+        self.check_input(volume)
+        axis = self.config.slice_axis
+        slices, _, in_plane, step = volume_slices(volume, axis)
+        src = self.transforms[SOURCE]
+        norm = src.forward(np.nan_to_num(slices, nan=src.low))
+        out = np.empty(slices.shape, dtype=np.float32)
+        total = len(norm)
+        for start in range(0, total, chunk):
+            part, geom = resize_pad(norm[start : start + chunk], in_plane, self.config.size, step)
+            fake = self.generator(part.to(self.device)).float()[:, 0].cpu().numpy()
+            out[start : start + len(part)] = to_native(fake, geom)
+            if progress is not None:
+                progress(min(start + chunk, total), total)
+        out = self.transforms[TARGET].inverse(out)
+        if np.ndim(volume.data) == 2:
+            return out[0]
+        return np.ascontiguousarray(np.moveaxis(out, 0, axis))
