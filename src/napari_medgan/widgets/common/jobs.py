@@ -219,7 +219,7 @@ def thread_job(
 
     worker = create_worker(func, *args, _start_thread=False, **kwargs)
     if progress is not None:
-        bar = ActivityBar(*progress, viewer)
+        worker.activity_bar = bar = ActivityBar(*progress, viewer)  # Qt holds bar.set weakly
         bar.hold()
         worker.yielded.connect(bar.set)
         worker.finished.connect(bar.close)
