@@ -28,15 +28,15 @@ for key in sys.argv[2:]:
 PYEOF
 }
 pins=$(floors core samples)
-tests=(tests/test_engine_*.py tests/test_io_nifti.py tests/test_io_dicom.py tests/test_io_nrrd.py
-       tests/test_io_synthetic.py tests/test_cli.py tests/test_run_folder.py
-       tests/test_metrics_unit.py)
+tests=(tests/test_engine_*.py tests/io/test_io_nifti.py tests/io/test_io_dicom.py
+       tests/io/test_io_nrrd.py tests/io/test_io_synthetic.py tests/test_cli.py
+       tests/test_run_folder.py tests/test_metrics_unit.py)
 marks=(-m "not gui")
 if [ "${MINIMA_GUI:-0}" = 1 ]; then
     pins="$pins $(floors gui) pytest-qt pytest-xvfb npe2"
-    tests+=(tests/test_widget_train.py tests/test_widget_resume.py tests/test_widget_generate.py
-            tests/test_io_napari.py tests/test_io_labels.py tests/test_io_open_paths.py
-            tests/test_placement.py tests/test_sample_data.py)
+    tests+=(tests/widgets/train/test_widget_train.py tests/widgets/train/test_widget_resume.py
+            tests/widgets/generate/test_widget_generate.py tests/napari_glue tests/io/test_io_labels.py
+            tests/io/test_io_placement.py tests/test_sample_data.py)
     marks=()
 fi
 echo "lowest allowed versions: $(echo $pins | tr '\n' ' ')"

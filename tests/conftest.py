@@ -1,9 +1,28 @@
-"""Shared fixtures: small real MNI152 volumes and a notification recorder for widget tests."""
+"""Shared fixtures: small real MNI152 volumes, a small network's settings, a notification
+recorder for widget tests."""
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
+
+SMALL_CONFIG = dict(
+    size=32, batch_size=8, base_channels=8, max_channels=32, z_dim=16, augment=(),
+    preview_every=0, checkpoint_every=0, device="cpu",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def small_config():
+    """``small_config(**changes)``: TrainConfig settings (a dict) of a network small enough for
+    tests on 2 CPU cores, for ``TrainConfig(**...)``, ``settings.apply(**...)`` or a tiny run."""
+
+    def make(**changes) -> dict:
+        return {**SMALL_CONFIG, **changes}
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +43,8 @@ def mni_small():
 
 
 @pytest.fixture(scope="session")
-def train_tiny_run(mni_small):
-    """Train a tiny conditional (T1, GM) run with the engine directly; returns its folder.
+def train_tiny_run(mni_small, small_config):
+    """Train a small conditional (T1, GM) run with the engine directly; returns its folder.
 
     Call as ``train_tiny_run(out_dir, steps=..., **config_changes)``.
     """
@@ -39,10 +58,7 @@ def train_tiny_run(mni_small):
             Volume(mni_small[n].data, mni_small[n].spacing, condition=n, name=n)
             for n in ("T1", "GM")
         ]
-        cfg = TrainConfig(
-            size=32, steps=steps, augment=(), slice_axis=0, preview_every=0, checkpoint_every=0,
-            device="cpu", out_dir=str(out), **changes,
-        )  # fmt: skip
+        cfg = TrainConfig(**small_config(steps=steps, slice_axis=0, out_dir=str(out), **changes))
         trainer = Trainer(cfg, build_dataset(vols, 32, 0))
         for _ in trainer.run():
             pass
@@ -52,16 +68,18 @@ def train_tiny_run(mni_small):
     return train
 
 
+NOTIFYING = (  # the dock modules that show napari notifications
+    "train.widget", "train.feedback", "train.cohort_input", "generate.widget", "generate.saving",
+    "generate.export_dataset", "evaluate.widget", "evaluate.panel",
+)  # fmt: skip
+
+
 @pytest.fixture
 def notes(monkeypatch):
-    """Record napari notifications shown by the widgets: list of ``(level, message)``."""
-    import napari_medgan.widgets.generate.saving as saving
-    import napari_medgan.widgets.generate.widget as generate
-    import napari_medgan.widgets.train.feedback as feedback
-    import napari_medgan.widgets.train.widget as train
-
+    """Record napari notifications shown by the docks: list of ``(level, message)``."""
     seen: list[tuple[str, str]] = []
-    for module in (train, feedback, generate, saving):
+    for name in NOTIFYING:
+        module = importlib.import_module(f"napari_medgan.widgets.{name}")
         for level in ("error", "warning", "info"):
             name = f"show_{level}"
             if hasattr(module, name):

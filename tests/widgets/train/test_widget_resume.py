@@ -7,7 +7,6 @@ import pytest
 from napari_medgan.engine.resume import read_run
 from napari_medgan.engine.runlock import RunLock
 from napari_medgan.widgets.train.state import TrainState
-from test_widget_train import _one_thread, add_mni, make_widget, wait_idle  # noqa: F401
 
 pytestmark = pytest.mark.gui
 
@@ -17,13 +16,13 @@ def _errors(notes):
 
 
 def test_resume_takes_settings_and_windows_from_the_checkpoint(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes, monkeypatch
+    make_napari_viewer, tmp_path, notes, monkeypatch, add_mni, make_train_widget, wait_idle
 ):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=2, preview_every=0)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path, steps=2, preview_every=0)
     assert widget.start()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     out = tmp_path / "run"
     saved = read_run(out)
     # a changed setting is refused, naming it, before anything runs
@@ -46,13 +45,13 @@ def test_resume_takes_settings_and_windows_from_the_checkpoint(
     )  # fmt: skip
     widget.settings.apply(loss="nonsaturating")
     assert widget.start()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     assert widget.last_report.status == "finished" and widget.last_report.step == 4
     assert started and started[0]["resume"] == out
     assert read_run(out).meta["transforms"] == saved.meta["transforms"]
 
     # a second widget pointed at the run folder shows the run's settings
-    other = make_widget(viewer, tmp_path / "elsewhere")
+    other = make_train_widget(viewer, tmp_path / "elsewhere")
     other.settings.apply(z_dim=64, lr_g=1e-3)
     other.settings.fields["out_dir"].value = str(out)
     assert other.settings.config.z_dim == saved.config.z_dim
@@ -60,11 +59,13 @@ def test_resume_takes_settings_and_windows_from_the_checkpoint(
     assert "holds a run at step 4" in other.resume_note.text()
 
 
-def test_busy_run_folder_is_refused(make_napari_viewer, qtbot, tmp_path, mni_small, notes):
+def test_busy_run_folder_is_refused(
+    make_napari_viewer, qtbot, tmp_path, notes, add_mni, make_train_widget, wait_idle
+):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    first = make_widget(viewer, tmp_path, steps=100_000, preview_every=0)
-    second = make_widget(viewer, tmp_path)
+    add_mni(viewer)
+    first = make_train_widget(viewer, tmp_path, steps=100_000, preview_every=0)
+    second = make_train_widget(viewer, tmp_path)
     # widget vs a CLI trainer holding the folder
     with RunLock(tmp_path / "run", owner="napari-medgan train t1.nii.gz --out run"):
         assert second.start() is False
@@ -76,5 +77,5 @@ def test_busy_run_folder_is_refused(make_napari_viewer, qtbot, tmp_path, mni_sma
     assert f"in use by process {first.job.run.pid}" in _errors(notes)[-1]  # the child owns it
     assert "napari Train widget" in _errors(notes)[-1]
     first.stop()
-    wait_idle(qtbot, first)
+    wait_idle(first)
     assert first.last_report.status == "stopped"

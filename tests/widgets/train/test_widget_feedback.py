@@ -33,10 +33,10 @@ class Clock:
 
 
 def report(step: int, status: str = "running", preview: bool = False) -> TrainReport:
+    losses = dict(loss_d=1.0 + step % 3, loss_g=0.5, d_real=0.6, d_fake=0.4)
     r = TrainReport(
-        step=step, total_steps=1000, loss_d=1.0 + step % 3, loss_g=0.5, d_real=0.6,
-        d_fake=0.4, images_per_s=100.0 + step, elapsed_s=1.0, eta_s=10.0, device="cpu",
-        status=status,
+        step=step, total_steps=1000, losses=losses, images_per_s=100.0 + step, elapsed_s=1.0,
+        eta_s=10.0, device="cpu", status=status,
     )  # fmt: skip
     if preview:
         r.preview, r.preview_names = np.zeros((2, 4, 8, 8), np.float32), ["T1", "GM"]

@@ -7,7 +7,6 @@ import functools
 
 import numpy as np
 import pytest
-import torch
 
 from engine_fixtures import copy_real
 from napari_medgan.engine.metrics import dataset_for
@@ -21,34 +20,11 @@ pytestmark = pytest.mark.gui
 QUICK = dict(n=24, n_boot=40, net_steps=40)  # seconds, not minutes, on 2 CPU cores
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory, train_tiny_run):
     """A tiny conditional run (T1, GM) of 20 steps, trained by the engine directly."""
     out = tmp_path_factory.mktemp("eval") / "mni-eval"
-    return train_tiny_run(out, steps=20, batch_size=8, base_channels=8, max_channels=32, z_dim=16)
-
-
-@pytest.fixture
-def seen(notes, monkeypatch):
-    """``notes`` (train/generate notifications) plus the evaluate widget's."""
-    import napari_medgan.widgets.evaluate.panel as panel
-    import napari_medgan.widgets.evaluate.widget as evaluate
-
-    for module in (evaluate, panel):
-        for level in ("error", "warning", "info"):
-            if hasattr(module, f"show_{level}"):
-                monkeypatch.setattr(
-                    module, f"show_{level}", lambda msg, _lvl=level: notes.append((_lvl, str(msg)))
-                )
-    return notes
+    return train_tiny_run(out, steps=20)
 
 
 @pytest.fixture
@@ -82,7 +58,7 @@ def test_loads_from_manifest_and_picks_up_last_run(make_napari_viewer, run_dir):
     assert widget.evaluate_btn.isEnabled() and not widget.nearest_btn.isEnabled()
 
 
-def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, seen, tmp_path):
+def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, notes, tmp_path):
     viewer, widget = setup
     stages = []
     assert widget.evaluate()  # in a child process; progress comes back in batches
@@ -102,7 +78,7 @@ def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, see
     assert "No sign of copying" in widget.verdict.text() and "C_T =" in widget.verdict.text()
     assert "sha256" in widget.details.text() and "medgan-randcnn" in widget.details.text()
     assert not res.flagged and memorization.reasons(widget.sampler.path) == []
-    assert not [m for lvl, m in seen if lvl == "error"]
+    assert not [m for lvl, m in notes if lvl == "error"]
 
     widget.sample.setValue(5)
     widget.k.setValue(3)
@@ -117,15 +93,15 @@ def test_evaluation_fills_table_shows_nearest_slices_and_saves(qtbot, setup, see
     assert np.allclose(layer.data[:, :32], res.generated[5])
     assert NEAREST_KEY not in [c.layer.metadata for c in widget.table.choices()]
     assert [c.layer.name for c in widget.table.choices()] == ["T1", "GM"]
-    assert widget.show_nearest(index=999) is None and seen[-1][0] == "error"
+    assert widget.show_nearest(index=999) is None and notes[-1][0] == "error"
 
     report = widget.save_report(tmp_path / "report")
     assert report.name == "report.md" and (report.parent / "metrics.json").is_file()
     assert (report.parent / "feature_extractor.safetensors").is_file()
-    assert widget.save_report(tmp_path / "report") is None and "not an empty" in seen[-1][1]
+    assert widget.save_report(tmp_path / "report") is None and "not an empty" in notes[-1][1]
 
 
-def test_cancel_stops_between_stages_and_widget_stays_usable(qtbot, setup, seen):
+def test_cancel_stops_between_stages_and_widget_stays_usable(qtbot, setup, notes):
     _viewer, widget = setup
     widget.net_steps.setValue(400)
     assert widget.evaluate()
@@ -134,34 +110,34 @@ def test_cancel_stops_between_stages_and_widget_stays_usable(qtbot, setup, seen)
     qtbot.waitUntil(lambda: widget.job is None, timeout=300_000)
     assert widget.result is None
     assert "Cancelled" in widget.status.text()
-    assert ("info", "Evaluation cancelled") in seen
+    assert ("info", "Evaluation cancelled") in notes
     assert widget.evaluate_btn.isEnabled() and widget.table.isEnabled()
 
 
-def test_bad_inputs_notify(qtbot, monkeypatch, make_napari_viewer, setup, tmp_path, seen):
+def test_bad_inputs_notify(qtbot, monkeypatch, make_napari_viewer, setup, tmp_path, notes):
     monkeypatch.setattr(runs, "last_run", None)  # no run trained in this session
     empty = EvaluateWidget(make_napari_viewer())
-    assert not empty.evaluate() and "checkpoint" in seen[-1][1]
-    assert not empty.load(tmp_path) and "Cannot load checkpoint" in seen[-1][1]
+    assert not empty.evaluate() and "checkpoint" in notes[-1][1]
+    assert not empty.load(tmp_path) and "Cannot load checkpoint" in notes[-1][1]
 
     viewer, widget = setup
     widget.table.set_choices({})
-    assert not widget.evaluate() and "no image layer" in seen[-1][1]
+    assert not widget.evaluate() and "no image layer" in notes[-1][1]
     widget.table.set_choices({"T1": "CT"})
-    assert not widget.evaluate() and "unknown to the model" in seen[-1][1]
+    assert not widget.evaluate() and "unknown to the model" in notes[-1][1]
     viewer.add_image(np.ones((2, 3, 16, 16), np.float32), name="4D")
     widget.table.set_choices({"4D": "T1"})
-    assert not widget.evaluate() and "dimensions" in seen[-1][1]
-    assert all(lvl == "error" for lvl, _ in seen)
+    assert not widget.evaluate() and "dimensions" in notes[-1][1]
+    assert all(lvl == "error" for lvl, _ in notes)
 
     viewer.add_image(np.zeros((6, 40, 40), np.float32), name="blank")
     widget.table.set_choices({"blank": "T1"})  # only the engine, in the worker, finds this
     run_to_end(qtbot, widget)
-    assert seen[-1][0] == "error" and "failed (DataError)" in seen[-1][1]
+    assert notes[-1][0] == "error" and "failed (DataError)" in notes[-1][1]
     assert widget.result is None and widget.evaluate_btn.isEnabled()
 
 
-def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, seen, tmp_path):
+def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, notes, tmp_path):
     viewer, widget = setup
     sampler = widget.sampler
     ds, labels = dataset_for(sampler, to_volumes(widget.table.choices(), True))
@@ -172,7 +148,7 @@ def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, seen, t
     run_to_end(qtbot, widget)
     assert widget.result.flagged
     assert "Possible copying" in widget.verdict.text()
-    assert seen[-1][0] == "warning" and "Memorization" in seen[-1][1]
+    assert notes[-1][0] == "warning" and "Memorization" in notes[-1][1]
     assert memorization.reasons(sampler.path)
 
     gen = GenerateWidget(viewer)
@@ -181,9 +157,9 @@ def test_flagged_checkpoint_warns_in_generate(qtbot, monkeypatch, setup, seen, t
     assert gen.generate()
     qtbot.waitUntil(lambda: not gen.busy, timeout=30_000)
     layer = gen.last_layer
-    assert layer is not None and seen[-1][0] == "warning" and "copy" in seen[-1][1]
-    seen.clear()
+    assert layer is not None and notes[-1][0] == "warning" and "copy" in notes[-1][1]
+    notes.clear()
     gen.save_layer(layer, tmp_path / "out.nii.gz")
-    assert seen[0][0] == "warning" and seen[-1][0] == "info"  # warned, then saved
+    assert notes[0][0] == "warning" and notes[-1][0] == "info"  # warned, then saved
     memorization.publish(sampler.path, [])  # a clean re-evaluation clears the flag
     assert gen.flag.isHidden()

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def sampler(tmp_path_factory, mni_small):
+def sampler(tmp_path_factory, mni_small, small_config):
     """A 2-step unconditional run on the MNI GM map, trained with its world origin."""
     import torch
 
@@ -26,10 +26,7 @@ def sampler(tmp_path_factory, mni_small):
     gm = mni_small["GM"]
     vol = Volume(gm.data, gm.spacing, condition="GM", name="GM", origin=gm.origin)
     out = tmp_path_factory.mktemp("place") / "run"
-    cfg = TrainConfig(
-        size=32, steps=2, augment=(), slice_axis=0, preview_every=0, checkpoint_every=0,
-        device="cpu", out_dir=str(out), batch_size=4, base_channels=8, max_channels=16, z_dim=8,
-    )  # fmt: skip
+    cfg = TrainConfig(**small_config(steps=2, slice_axis=0, out_dir=str(out)))
     trainer = Trainer(cfg, build_dataset([vol], 32, 0))
     for _ in trainer.run():
         pass

@@ -4,60 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from napari_medgan.engine.checkpoint import load_checkpoint
-from napari_medgan.engine.trainer import PREVIEW_LATENTS
+from napari_medgan.engine.families.gan import PREVIEW_LATENTS
 from napari_medgan.napari_glue.session import runs
 from napari_medgan.widgets.train.state import TrainState
-from napari_medgan.widgets.train.widget import TrainWidget
 
 pytestmark = pytest.mark.gui
-TINY = dict(
-    size=32,
-    batch_size=8,
-    base_channels=8,
-    max_channels=32,
-    z_dim=16,
-    augment=(),
-    ema_decay=0.9,
-    checkpoint_every=0,
-    device="cpu",
-    min_foreground=0.05,
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def add_mni(viewer, mni, names=("T1", "GM")):
-    for name in names:
-        image = mni[name]
-        viewer.add_image(
-            image.data,
-            name=name,
-            scale=image.spacing,
-            translate=image.origin,
-            metadata={"modality": "MR"},
-        )
-
-
-def make_widget(viewer, tmp_path, steps=20, preview_every=5) -> TrainWidget:
-    widget = TrainWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget.settings.apply(
-        steps=steps, preview_every=preview_every, out_dir=str(tmp_path / "run"), **TINY
-    )
-    return widget
-
-
-def wait_idle(qtbot, widget, timeout=90_000):
-    qtbot.waitUntil(lambda: widget.state is TrainState.IDLE, timeout=timeout)
 
 
 def test_widgets_load_from_manifest(make_napari_viewer):
@@ -71,16 +24,16 @@ def test_widgets_load_from_manifest(make_napari_viewer):
 
 
 def test_short_run_gives_preview_checkpoint_and_plot(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+    make_napari_viewer, tmp_path, mni_small, notes, add_mni, make_train_widget, wait_idle
 ):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=20)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path, steps=20)
     published = []
     runs.run_saved.connect(published.append)
     try:
         assert widget.start()
-        wait_idle(qtbot, widget)
+        wait_idle(widget)
     finally:
         runs.run_saved.disconnect(published.append)
     r = widget.last_report
@@ -103,11 +56,11 @@ def test_short_run_gives_preview_checkpoint_and_plot(
 
 
 def test_pause_resume_stop_then_restart_resumes(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+    make_napari_viewer, qtbot, tmp_path, notes, add_mni, make_train_widget, wait_idle
 ):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=400, preview_every=0)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path, steps=400, preview_every=0)
     assert widget.start()
     qtbot.waitUntil(
         lambda: widget.last_report is not None and widget.last_report.step >= 3, timeout=60_000
@@ -122,7 +75,7 @@ def test_pause_resume_stop_then_restart_resumes(
     qtbot.waitUntil(lambda: widget.last_report.step > held + 2, timeout=30_000)
     widget.stop()
     assert widget.state is TrainState.STOPPING
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     first = widget.last_report
     assert first.status == "stopped" and first.step < 400 and first.checkpoint
     assert "resumes" in widget.resume_note.text()
@@ -134,22 +87,24 @@ def test_pause_resume_stop_then_restart_resumes(
     )
     assert f"resumed at step {first.step}" in widget.summary.text()
     widget.stop()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     assert widget.last_report.step > first.step
     assert not [n for n in notes if n[0] == "error"]
 
 
-def test_unconditional_with_mask(make_napari_viewer, qtbot, tmp_path, mni_small, notes):
+def test_unconditional_with_mask(
+    make_napari_viewer, tmp_path, mni_small, notes, add_mni, make_train_widget, wait_idle
+):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small, names=("T1",))
+    add_mni(viewer, names=("T1",))
     mask = np.zeros(mni_small["T1"].data.shape, dtype=np.uint8)
     mask[8:12] = 1
     viewer.add_labels(mask, name="brain mask", scale=mni_small["T1"].spacing)
-    widget = make_widget(viewer, tmp_path, steps=4, preview_every=2)
+    widget = make_train_widget(viewer, tmp_path, steps=4, preview_every=2)
     widget.unconditional.setChecked(True)
     widget.mask.setCurrentIndex(widget.mask.findData("brain mask"))
     assert widget.start()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     assert widget.last_report.status == "finished"
     assert viewer.layers["MedGAN preview"].metadata["conditions"] == ["sample"]
     assert "slices all: 4" in widget.summary.text()
@@ -171,10 +126,12 @@ def _errors(notes):
         ("mask_shape", "mask"),
     ],
 )
-def test_bad_inputs_notify(make_napari_viewer, tmp_path, mni_small, notes, case, expected):
+def test_bad_inputs_notify(
+    make_napari_viewer, tmp_path, notes, case, expected, add_mni, make_train_widget
+):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path)
     if case == "none":
         widget.table.set_choices({})
     elif case == "rgb":
@@ -203,16 +160,16 @@ def test_bad_inputs_notify(make_napari_viewer, tmp_path, mni_small, notes, case,
 
 
 def test_engine_errors_come_back_as_notifications(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+    make_napari_viewer, tmp_path, notes, add_mni, make_train_widget, wait_idle
 ):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=2)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path, steps=2)
     widget.settings.apply(max_channels=4)  # inconsistent: ConfigError before a thread starts
     assert widget.start() is False and "max_channels" in _errors(notes)[-1]
     widget.settings.apply(max_channels=32)
     assert widget.start()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     # the finished run cannot be resumed with the same step count: refused before a thread starts
     assert widget.start() is False
     assert "set more steps" in _errors(notes)[-1]
@@ -220,28 +177,30 @@ def test_engine_errors_come_back_as_notifications(
     widget.settings.apply(steps=10)
     widget.table.set_choices({"T1": "T1"})
     assert widget.start()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     assert "conditions" in _errors(notes)[-1]
     assert widget.start_btn.isEnabled()
 
 
 def test_duplicate_condition_pools_with_warning(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+    make_napari_viewer, tmp_path, notes, add_mni, make_train_widget, wait_idle
 ):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small, names=("T1", "GM", "WM"))
-    widget = make_widget(viewer, tmp_path, steps=2, preview_every=0)
+    add_mni(viewer, names=("T1", "GM", "WM"))
+    widget = make_train_widget(viewer, tmp_path, steps=2, preview_every=0)
     widget.table.set_choices({"T1": "T1", "GM": "tissue", "WM": "tissue"})
     assert widget.start()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     assert any("pooled" in m for lvl, m in notes if lvl == "warning")
     assert widget.last_report.status == "finished"
 
 
-def test_closing_mid_training_stops_without_hang(make_napari_viewer, qtbot, tmp_path, mni_small):
+def test_closing_mid_training_stops_without_hang(
+    make_napari_viewer, qtbot, tmp_path, add_mni, make_train_widget
+):
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=100_000, preview_every=0)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path, steps=100_000, preview_every=0)
     assert widget.start()
     qtbot.waitUntil(lambda: widget.last_report is not None, timeout=60_000)
     widget.toggle_pause()  # worst case: a paused loop never yields again by itself
@@ -253,13 +212,15 @@ def test_closing_mid_training_stops_without_hang(make_napari_viewer, qtbot, tmp_
     assert (tmp_path / "run" / "latest").exists()  # the stop saved a checkpoint
 
 
-def test_event_loop_stays_responsive_while_training(make_napari_viewer, qtbot, tmp_path, mni_small):
+def test_event_loop_stays_responsive_while_training(
+    make_napari_viewer, qtbot, tmp_path, add_mni, make_train_widget, wait_idle
+):
     """A 10 ms timer keeps firing on time while the worker trains and previews update."""
     import time
 
     viewer = make_napari_viewer()
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=100_000, preview_every=5)
+    add_mni(viewer)
+    widget = make_train_widget(viewer, tmp_path, steps=100_000, preview_every=5)
     assert widget.start()
     qtbot.waitUntil(lambda: widget.last_report is not None, timeout=60_000)
     delays, last = [], [time.perf_counter()]
@@ -277,7 +238,7 @@ def test_event_loop_stays_responsive_while_training(make_napari_viewer, qtbot, t
     qtbot.wait(3000)
     timer.stop()
     widget.stop()
-    wait_idle(qtbot, widget)
+    wait_idle(widget)
     d = np.maximum(np.asarray(delays[1:]), 0)
     p95 = float(np.percentile(d, 95))
     print(f"event loop while training: {len(d)} ticks, p95 {p95:.1f} ms, max {d.max():.1f} ms")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.gui
 def run_dir(tmp_path_factory, train_tiny_run):
     """A tiny conditional run (T1, GM) trained by the engine directly."""
     out = tmp_path_factory.mktemp("gen") / "mni-run"
-    return train_tiny_run(out, steps=3, batch_size=4, base_channels=8, max_channels=16, z_dim=8)
+    return train_tiny_run(out, steps=3)
 
 
 @pytest.fixture

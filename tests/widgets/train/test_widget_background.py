@@ -16,27 +16,33 @@ import pytest
 from napari_medgan.engine.runner import live_runs
 from napari_medgan.widgets.common.jobs import ProcessJob
 from napari_medgan.widgets.train.state import TrainState
-from test_widget_train import add_mni, make_widget, wait_idle
 
 pytestmark = pytest.mark.gui
 PROMPT_S = 1.0  # the GUI may block this long at most when a widget or the viewer goes away
 
 
-def started(qtbot, viewer, tmp_path, mni_small, **changes):
-    add_mni(viewer, mni_small)
-    widget = make_widget(viewer, tmp_path, steps=100_000, preview_every=0)
-    widget.settings.apply(**changes)
-    assert widget.start()
-    qtbot.waitUntil(lambda: widget.state is TrainState.TRAINING, timeout=120_000)
-    qtbot.waitUntil(lambda: widget.last_report is not None, timeout=120_000)
-    return widget, widget.job.run
+@pytest.fixture
+def started(qtbot, tmp_path, add_mni, make_train_widget):
+    """``started(viewer, **changes)``: a Train widget whose endless run has reported a step;
+    ``(widget, its ProcessRun)``."""
+
+    def start(viewer, **changes):
+        add_mni(viewer)
+        widget = make_train_widget(viewer, tmp_path, steps=100_000, preview_every=0)
+        widget.settings.apply(**changes)
+        assert widget.start()
+        qtbot.waitUntil(lambda: widget.state is TrainState.TRAINING, timeout=120_000)
+        qtbot.waitUntil(lambda: widget.last_report is not None, timeout=120_000)
+        return widget, widget.job.run
+
+    return start
 
 
 def test_removing_the_dock_mid_run_saves_and_returns_promptly(
-    make_napari_viewer, qtbot, tmp_path, mni_small
+    make_napari_viewer, qtbot, tmp_path, started
 ):
     viewer = make_napari_viewer()
-    widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    widget, run = started(viewer)
     tasks = viewer.window._task_status_manager
     assert tasks.is_busy()  # napari's registry knows the run: closing the window asks first
     t0 = time.perf_counter()
@@ -51,7 +57,7 @@ def test_removing_the_dock_mid_run_saves_and_returns_promptly(
 
 
 def test_closing_the_viewer_mid_run_saves_and_returns_promptly(
-    make_napari_viewer, qtbot, monkeypatch, tmp_path, mni_small
+    make_napari_viewer, monkeypatch, tmp_path, started
 ):
     spent = []  # seconds the GUI thread spends in our stop hooks
 
@@ -68,7 +74,7 @@ def test_closing_the_viewer_mid_run_saves_and_returns_promptly(
     for name in ("stop", "abandon"):
         monkeypatch.setattr(ProcessJob, name, timed(getattr(ProcessJob, name)))
     viewer = make_napari_viewer()
-    widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    widget, run = started(viewer)
     widget.toggle_pause()  # worst case: a paused loop
     viewer.close()  # the window's task registry and the widget's hooks stop the run
     assert run.stopping and spent
@@ -78,12 +84,12 @@ def test_closing_the_viewer_mid_run_saves_and_returns_promptly(
 
 
 def test_a_dead_child_is_a_notification_and_the_viewer_stays_usable(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+    make_napari_viewer, notes, wait_idle, started
 ):
     viewer = make_napari_viewer()
-    widget, run = started(qtbot, viewer, tmp_path, mni_small)
+    widget, run = started(viewer)
     os.kill(run.pid, signal.SIGKILL)  # what the kernel's out-of-memory killer does
-    wait_idle(qtbot, widget, timeout=60_000)
+    wait_idle(widget, timeout=60_000)
     errors = [m for lvl, m in notes if lvl == "error"]
     assert errors and "crashed" in errors[-1] and "ended unexpectedly" in errors[-1]
     assert "crashed" in widget.status.text()

@@ -12,10 +12,6 @@ from napari_medgan.widgets.train.state import TrainState
 from napari_medgan.widgets.train.widget import TrainWidget
 
 pytestmark = pytest.mark.gui
-TINY = dict(
-    size=32, batch_size=8, base_channels=8, max_channels=32, z_dim=16, augment=(),
-    checkpoint_every=0, preview_every=0, device="cpu",
-)  # fmt: skip
 
 
 def train_and_wait(widget, qtbot) -> None:
@@ -65,14 +61,14 @@ def test_plot_shows_score_best_step_and_baseline(qtbot):
 
 
 def test_training_feeds_scores_to_plot_and_warns_without_heldout(
-    make_napari_viewer, qtbot, tmp_path, mni_small, notes
+    make_napari_viewer, qtbot, tmp_path, mni_small, notes, small_config
 ):
     viewer = make_napari_viewer()
     for name in ("T1", "GM"):
         viewer.add_image(mni_small[name].data, name=name, scale=mni_small[name].spacing)
     widget = TrainWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget.settings.apply(steps=8, score_every=4, out_dir=str(tmp_path / "run"), **TINY)
+    widget.settings.apply(**small_config(steps=8, score_every=4, out_dir=str(tmp_path / "run")))
     train_and_wait(widget, qtbot)
     assert widget.plot.score_steps == [4, 8]
     assert widget.plot.best_point() is not None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from napari_medgan.engine import TrainConfig
 from napari_medgan.engine.config import ARCHS, CLASS_INPUTS, DISCRIMINATORS, PRECISIONS, preset
 
 pytestmark = pytest.mark.gui
+REPO = Path(__file__).resolve().parents[3]  # tests/widgets/train/ is three folders down
 MENUS = {
     "arch": ARCHS,
     "class_input": CLASS_INPUTS,
@@ -59,11 +62,9 @@ def test_recipe_menus_follow_the_preset_and_edit_config(qtbot):
 
 
 def test_settings_table_in_docs_names_the_widget_section_of_each_field(qtbot):
-    from pathlib import Path
-
     from napari_medgan.widgets.train.fields import advanced_widgets, basic_widgets
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    text = (REPO / "docs" / "cli.md").read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
     documented = {c[0].strip().strip("`"): c[3].strip() for c in rows}
     basic, advanced = set(basic_widgets()), set(advanced_widgets())

@@ -1,0 +1,56 @@
+"""Fixtures of the Train dock tests: MNI layers in the viewer, a docked Train widget with a small
+network, waiting for a run to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from napari_medgan.widgets.train.state import TrainState
+from napari_medgan.widgets.train.widget import TrainWidget
+
+
+@pytest.fixture
+def add_mni(mni_small):
+    """``add_mni(viewer, names=("T1", "GM"))``: the MNI templates as image layers."""
+
+    def add(viewer, names=("T1", "GM")) -> None:
+        for name in names:
+            image = mni_small[name]
+            viewer.add_image(
+                image.data,
+                name=name,
+                scale=image.spacing,
+                translate=image.origin,
+                metadata={"modality": "MR"},
+            )
+
+    return add
+
+
+@pytest.fixture
+def make_train_widget(small_config):
+    """``make_train_widget(viewer, folder, steps=20, preview_every=5)``: a docked Train widget
+    that trains a small network into ``folder / "run"``."""
+
+    def make(viewer, folder, steps=20, preview_every=5) -> TrainWidget:
+        widget = TrainWidget(viewer)
+        viewer.window.add_dock_widget(widget)
+        widget.settings.apply(
+            **small_config(
+                steps=steps, preview_every=preview_every, out_dir=str(folder / "run"),
+                ema_decay=0.9, min_foreground=0.05,
+            )
+        )  # fmt: skip
+        return widget
+
+    return make
+
+
+@pytest.fixture
+def wait_idle(qtbot):
+    """``wait_idle(widget, timeout=90_000)``: wait until the Train widget is idle again."""
+
+    def wait(widget, timeout=90_000) -> None:
+        qtbot.waitUntil(lambda: widget.state is TrainState.IDLE, timeout=timeout)
+
+    return wait
