@@ -96,7 +96,7 @@ def test_every_field_but_extra_is_settable():
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["--set", "zdim=3"], "unknown setting 'zdim'; valid keys: size, steps"),
+        (["--set", "zdim=3"], "unknown setting 'zdim'; valid keys: family, size, steps"),
         (["--set", "z_dim=big"], "z_dim expects int (got 'big')"),
         (["--set", "beta1=half"], "beta1 expects float"),
         (["--set", "channels_last=maybe"], "channels_last expects true/false"),
@@ -168,6 +168,33 @@ def test_settings_table_in_docs_lists_every_field_with_a_real_option():
     for cells in rows:
         option = cells[2].strip().strip("`")
         assert option in options, option
+
+
+def test_named_options_come_from_the_settings_spec():
+    from napari_medgan.cli.train import DESTS
+    from napari_medgan.engine.settings import SETTINGS
+
+    parser = build_parser()._subparsers._group_actions[0].choices["train"]
+    actions = parser._option_string_actions
+    for s in SETTINGS:
+        if s.option is None:
+            continue
+        action = actions[s.option]
+        assert action.dest == DESTS.get(s.name, s.name)
+        assert action.default is None  # "not given": the preset's or the base's value stays
+        assert s.help.split(";")[0].split(":")[0] in action.help.replace("%%", "%")
+        if s.choices is not None and not s.is_list:
+            assert tuple(action.choices) == s.choices
+    assert "--r1" in actions and actions["--r1"].dest == "r1_gamma"
+    assert "--out" in actions and actions["--out"].dest == "out"
+    config = config_of(
+        "--device", "cpu", "--l1-weight", "5", "--family", "translate", "--seed", "7",
+        "--score-every", "0", "--holdout-slabs", "3", "--out", "runs/x", "--augment", "none",
+    )  # fmt: skip
+    assert (config.family, config.l1_weight, config.seed, config.score_every) == (
+        "translate", 5.0, 7, 0,
+    )  # fmt: skip
+    assert (config.holdout_slabs, config.out_dir, config.augment) == (3, "runs/x", ())
 
 
 def test_compile_flag_and_demo_size_via_set():

@@ -9,23 +9,20 @@ interval, ...). The value is parsed into the field's type; ranges are checked af
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import typing
 from typing import Any
 
-from napari_medgan.engine import TrainConfig
 from napari_medgan.engine.config import parse_ct_window
+from napari_medgan.engine.settings import SETTINGS
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off")
-#: Fields ``--set`` does not reach (free-form metadata, not a setting).
-HIDDEN = ("extra",)
 
 
 def settable() -> dict[str, Any]:
-    """Each settable field of :class:`TrainConfig` and its (resolved) type, in field order."""
-    hints = typing.get_type_hints(TrainConfig)
-    return {f.name: hints[f.name] for f in dataclasses.fields(TrainConfig) if f.name not in HIDDEN}
+    """Each setting (:data:`~napari_medgan.engine.settings.SETTINGS`: every field of
+    :class:`~napari_medgan.engine.TrainConfig` but ``extra``) and its type, in field order."""
+    return {s.name: s.type for s in SETTINGS}
 
 
 def type_name(kind: Any) -> str:

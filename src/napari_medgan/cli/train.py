@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from napari_medgan.engine import (
-    AUGMENT_OPS,
-    LOSSES,
-    SIZES,
     SliceDataset,
     TrainConfig,
     Trainer,
@@ -17,13 +15,6 @@ from napari_medgan.engine import (
 )
 from napari_medgan.engine.checkpoint import LATEST
 from napari_medgan.engine.config import (
-    ARCHS,
-    CLASS_INPUTS,
-    CPU_STEPS,
-    DISCRIMINATORS,
-    FAMILIES,
-    MAX_HOLDOUT_SLABS,
-    PRECISIONS,
     PRESETS,
     ConfigError,
     parse_ct_window,
@@ -34,6 +25,7 @@ from napari_medgan.engine.devices import resolve_device
 from napari_medgan.engine.families.translate.pairs import build_pairs
 from napari_medgan.engine.resume import check_config, check_steps, read_run
 from napari_medgan.engine.runlock import check_free
+from napari_medgan.engine.settings import SETTINGS, Setting, show
 
 from .cohort import add_cohort_options, prepare_cohort
 from .common import CLIError, load_volumes, positive_int
@@ -59,26 +51,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--resume",
         metavar="DIR",
         help="continue from this run or checkpoint folder, with its settings, inputs and "
-        "intensity windows (only --steps, --device, --out, --preview-every and "
-        "--checkpoint-every may change)",
+        f"intensity windows (only {resume_options()} may change)",
     )
     p.set_defaults(func=run)
 
 
+#: The ``args`` attribute of a setting's option where it is not the setting's name (``run`` and
+#: ``demo`` read ``args.out``).
+DESTS = {"out_dir": "out"}
+
+
+def resume_options() -> str:
+    """The options and ``--set`` keys of the settings a resume may change, for ``--help``."""
+    named = [s.option for s in SETTINGS if s.resume_changeable and s.option]
+    keys = [s.name for s in SETTINGS if s.resume_changeable and not s.option]
+    return ", ".join(named + [f"--set {k}" for k in keys])
+
+
 def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-run") -> None:
-    """Options shared by ``train`` and ``demo`` (defaults come from :class:`TrainConfig`)."""
-    d = TrainConfig()
-    p.add_argument(
-        "--family",
-        choices=FAMILIES,
-        help=f"model family (default {d.family}): gan = noise (+ condition) -> scan; "
-        "translate = a source scan -> the same slices in a target contrast",
-    )
-    p.add_argument(
-        "--l1-weight",
-        type=float,
-        help=f"translate: weight of the L1 distance to the target (default {d.l1_weight})",
-    )
+    """Options shared by ``train`` and ``demo``: one per setting with a named option in
+    :data:`~napari_medgan.engine.settings.SETTINGS` (help, choices and default from there),
+    ``--set`` for every setting, the preset and the conditions."""
     p.add_argument(
         "--preset",
         choices=("auto", *PRESETS),
@@ -93,167 +86,62 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         metavar="NAME",
         help="condition (class) name of the matching input; repeat per input",
     )
-    p.add_argument(
-        "--size", type=int, choices=SIZES, help=f"training resolution (default {d.size})"
-    )
-    p.add_argument(
-        "--steps",
-        type=positive_int,
-        help=f"training steps (default: the preset's, {CPU_STEPS[64]} for cpu at 64 px, "
-        f"{preset('gpu').steps} for gpu)",
-    )
-    p.add_argument("--batch-size", type=positive_int, help=f"batch size (default {d.batch_size})")
-    p.add_argument("--lr-g", type=float, help=f"generator learning rate (default {d.lr_g})")
-    p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default {d.lr_d})")
-    p.add_argument(
-        "--base-channels",
-        type=positive_int,
-        help=f"network width at full resolution (default {d.base_channels})",
-    )
-    p.add_argument(
-        "--max-channels", type=positive_int, help=f"cap on network width (default {d.max_channels})"
-    )
-    p.add_argument("--loss", choices=LOSSES, help=f"adversarial loss (default {d.loss})")
-    p.add_argument(
-        "--r1",
-        type=float,
-        dest="r1_gamma",
-        help=f"R1 penalty weight, 0 disables (default {d.r1_gamma})",
-    )
-    p.add_argument(
-        "--ada-target",
-        type=float,
-        help=f"adaptive augmentation target of E[sign D(real)], 0: fixed probability "
-        f"(default {d.ada_target})",
-    )
-    p.add_argument(
-        "--arch",
-        choices=ARCHS,
-        help=f"network architecture (default {d.arch}): dcgan = transposed convolutions and "
-        "class-conditional BatchNorm; upconv = nearest upsampling + 3x3 convolutions",
-    )
-    p.add_argument(
-        "--class-input",
-        choices=CLASS_INPUTS,
-        help=f"how the condition enters the generator (default {d.class_input}): a one-hot "
-        "code or a learned embedding",
-    )
-    p.add_argument(
-        "--discriminator",
-        choices=DISCRIMINATORS,
-        help=f"discriminator (default {d.discriminator}): batchnorm = DCGAN's, the class as "
-        "input planes; projection = spectral norm, minibatch std and a class projection head",
-    )
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help=f"arithmetic (default {d.precision}: bf16 on GPUs and CPUs that support it "
-        "natively, fp16 + loss scaling on older GPUs, fp32 elsewhere)",
-    )
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        default=None,
-        help="compile the networks with torch.compile: ~1.07x faster training after a one-off "
-        "compile of 1-3 minutes; worth it for runs of an hour or more (needs a C++ compiler; "
-        "trains without it otherwise)",
-    )
-    p.add_argument(
-        "--ct-window",
-        metavar="LOW,HIGH",
-        help="CT window in HU mapped to the model's range, written with '=' because of the "
-        "minus sign: --ct-window=-1000,2000 (the default: air to dense bone; metal above it "
-        "is clipped; 'none' keeps it)",
-    )
-    p.add_argument(
-        "--augment",
-        metavar="OPS",
-        help=f"comma-separated subset of {','.join(AUGMENT_OPS)}, or 'none' "
-        f"(default {','.join(d.augment)})",
-    )
-    p.add_argument(
-        "--slice-axis",
-        type=int,
-        choices=(0, 1, 2),
-        help="array axis to slice 3D volumes along (default 0: axial)",
-    )
-    p.add_argument(
-        "--out", metavar="DIR", help=f"run folder for checkpoints (default {out_default})"
-    )
-    p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        help=f"steps between checkpoints (default {d.checkpoint_every})",
-    )
-    p.add_argument(
-        "--preview-every", type=int, help=f"steps between preview PNGs (default {d.preview_every})"
-    )
-    p.add_argument(
-        "--holdout",
-        type=float,
-        metavar="FRACTION",
-        help=f"share of each condition's slices held out from training, 0 to 0.5 (default "
-        f"{d.holdout}; whole scans when a condition has several, else a slab with a gap; 0: none)",
-    )
-    p.add_argument(
-        "--holdout-slabs",
-        type=int,
-        metavar="N",
-        help=f"held-out slabs per scan when a condition has one scan, 1 to {MAX_HOLDOUT_SLABS} "
-        f"(default {d.holdout_slabs}: one in each half of the slice range)",
-    )
-    p.add_argument(
-        "--score-every",
-        type=int,
-        metavar="N",
-        help=f"steps between held-out scores; the best-scoring checkpoint is kept as 'best' "
-        f"(default {d.score_every}; 0: never)",
-    )
+    presets = {name: preset(name) for name in PRESETS}
+    for s in SETTINGS:
+        if s.option is None:
+            continue
+        kwargs: dict[str, Any] = {"dest": DESTS.get(s.name, s.name), "default": None}
+        if s.type is bool:
+            kwargs["action"] = "store_true"
+        elif s.type is int:  # counts without an upper bound are refused by argparse already
+            whole = s.minimum == 1 and s.maximum is None
+            kwargs["type"] = positive_int if whole else int
+        elif s.type is float:
+            kwargs["type"] = float
+        if s.choices is not None and not s.is_list:
+            kwargs["choices"] = s.choices
+        if s.metavar is not None:
+            kwargs["metavar"] = s.metavar
+        kwargs["help"] = option_help(s, presets, out_default).replace("%", "%%")
+        p.add_argument(s.option, **kwargs)
     add_set_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def option_help(s: Setting, presets: dict[str, TrainConfig], out_default: str) -> str:
+    """``--help`` of a setting's option: what it does, the allowed values, the default."""
+    if s.name == "out_dir":
+        default = f"default {out_default}"
+    elif s.recipe and len({show(getattr(c, s.name)) for c in presets.values()}) > 1:
+        default = "default: the preset's, " + ", ".join(
+            f"{show(getattr(c, s.name))} for {name}" for name, c in presets.items()
+        )
+    else:
+        default = f"default {show(s.default)}" + (f", {s.default_note}" if s.default_note else "")
+    notes = []
+    if s.families != "all":
+        notes.append(f"{' and '.join(s.families)} only")
+    if s.is_list:
+        notes.append(f"comma-separated subset of {','.join(s.choices)}, or 'none'")
+    elif s.choices is None and s.type in (int, float, str) and s.rule() != "text":
+        notes.append(s.rule())
+    notes.append(default)
+    text = f"{s.help} ({'; '.join(notes)})"
+    return f"{text}; {s.cli_note}" if s.cli_note else text
 
 
 def config_from_args(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
     """Apply ``--set`` and then the named options that were given on top of ``base``; validate."""
     changes = overrides(args)
-    for name in (
-        "family",
-        "l1_weight",
-        "size",
-        "steps",
-        "batch_size",
-        "lr_g",
-        "lr_d",
-        "base_channels",
-        "max_channels",
-        "loss",
-        "r1_gamma",
-        "slice_axis",
-        "device",
-        "seed",
-        "checkpoint_every",
-        "preview_every",
-        "ada_target",
-        "holdout",
-        "holdout_slabs",
-        "score_every",
-        "arch",
-        "class_input",
-        "discriminator",
-        "precision",
-        "compile",
-    ):
-        value = getattr(args, name, None)
-        if value is not None:
-            changes[name] = value
-    if args.augment is not None:
-        changes["augment"] = () if args.augment.lower() == "none" else args.augment
-    if args.out is not None:
-        changes["out_dir"] = args.out
-    if getattr(args, "ct_window", None) is not None:
-        changes["ct_window"] = parse_window(args.ct_window)
+    for s in SETTINGS:
+        value = getattr(args, DESTS.get(s.name, s.name), None) if s.option else None
+        if value is None:
+            continue
+        if s.is_list:
+            value = () if value.lower() == "none" else value
+        elif s.name == "ct_window":
+            value = parse_window(value)
+        changes[s.name] = value
     return base.replace(**changes).validate()
 
 

@@ -8,177 +8,76 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Model families (``engine.families`` registers one class per name).
-FAMILIES = ("gan", "translate")
-LOSSES = ("nonsaturating", "minimax", "hinge")
-AUGMENT_OPS = (
-    "translation",
-    "rotation",
-    "scale",
-    "flip",
-    "brightness",
-    "contrast",
-    "gamma",
-    "cutout",
-)
-ARCHS = ("dcgan", "upconv")
-CLASS_INPUTS = ("onehot", "embedding")
-DISCRIMINATORS = ("batchnorm", "projection")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-SIZES = (32, 64, 128, 256)
-MAX_HOLDOUT_SLABS = 8  # held-out slabs per single-scan condition (TrainConfig.holdout_slabs)
+# the allowed values of the settings, declared in .settings and used here, in the CLI and widgets
+from .settings import ARCHS as ARCHS
+from .settings import AUGMENT_OPS as AUGMENT_OPS
+from .settings import CLASS_INPUTS as CLASS_INPUTS
+from .settings import DISCRIMINATORS as DISCRIMINATORS
+from .settings import FAMILIES as FAMILIES
+from .settings import LOSSES as LOSSES
+from .settings import MAX_HOLDOUT_SLABS as MAX_HOLDOUT_SLABS
+from .settings import PRECISIONS as PRECISIONS
+from .settings import SETTING, SETTINGS
+from .settings import SIZES as SIZES
 
 
 class ConfigError(ValueError):
     """A setting is out of range or inconsistent; the message says which and why."""
 
 
+def _spec(name: str) -> Any:
+    """The field of setting ``name``: its default and declaration come from ``SETTING``."""
+    return SETTING[name].field()
+
+
 @dataclass
 class TrainConfig:
-    """Everything that defines a training run.
+    """Everything that defines a training run: one field per setting.
 
-    Parameters
-    ----------
-    family : str
-        The model family (``engine.families``): ``"gan"`` (noise + class → image) or
-        ``"translate"`` (a source image → the same slice in a target contrast).
-    size : int
-        Training resolution in pixels (square), a power of two from 32 to 256.
-    steps : int
-        Total number of discriminator/generator update pairs.
-    batch_size : int
-        Images per batch (real and fake each).
-    lr_g, lr_d : float
-        Adam learning rates of the generator and the discriminator.
-    beta1, beta2 : float
-        Adam betas (shared by both networks).
-    loss : str
-        ``"nonsaturating"`` (default), ``"minimax"`` (the original GAN game) or ``"hinge"``.
-    l1_weight : float
-        ``translate`` only: weight of the L1 distance to the target beside the adversarial loss
-        (pix2pix's 100); 0 trains on the adversarial loss alone.
-    r1_gamma : float
-        Weight of the R1 gradient penalty on real images; 0 disables it.
-    r1_every : int
-        Apply R1 every this many steps (lazy regularisation, weight scaled to match).
-    augment : tuple of str
-        Differentiable augmentations applied to real and fake images alike (empty: none);
-        ``flip`` (left-right) changes laterality and is off unless listed.
-    augment_p : float
-        Probability of each augmentation per image: the start value when ``ada_target`` > 0,
-        the fixed value otherwise.
-    ada_target : float
-        Adaptive augmentation (ADA): raise the probability while ``E[sign(D(real))]`` exceeds
-        this target (0 disables adaptation).
-    arch : str
-        ``"dcgan"`` (the default: transposed convolutions, class-conditional BatchNorm; the
-        textbook nets' FLOPs) or ``"upconv"`` (nearest upsampling + 3×3 convolutions; what
-        checkpoints before this setting used); see docs/quality.md.
-    class_input : str
-        How the class joins the generator's latent: ``"onehot"`` (the default) or
-        ``"embedding"`` (a learned embedding at the latent's scale; it made every sample of a
-        condition alike at 64 px, docs/quality.md; checkpoints written before this setting
-        existed use it).
-    discriminator : str
-        ``"batchnorm"`` (the DCGAN discriminator: BatchNorm, the class as input planes) or
-        ``"projection"`` (spectral norm, minibatch standard deviation and a class projection
-        head; with it the generators collapsed to one image per condition at 64 px,
-        docs/quality.md; checkpoints written before this setting existed use it).
-    d_spectral_norm : bool
-        Spectral normalisation of the ``dcgan`` projection discriminator's layers (``upconv``'s
-        always has it).
-    channels_last : bool
-        Channels-last memory layout (faster convolutions on some CPUs and on GPUs).
-    compile : bool
-        Compile the generator and discriminator with ``torch.compile`` (``engine.compiling``):
-        about 1.07× the images per CPU-second on the test CPU after a one-off compilation of one
-        to three minutes; worth it for runs of an hour or more. Where compiling is not possible
-        training runs without it.
-    precision : str
-        ``"auto"`` (bf16 on GPUs and on CPUs that support it natively, fp16 + loss scaling on
-        older GPUs, fp32 elsewhere), or one of ``"bf16"``, ``"fp16"``, ``"fp32"``.
-    ct_window : tuple of float or None
-        CT intensity window (HU) mapped to the model range; None uses the default
-        (``engine.data.CT_WINDOW``).
-    ema_decay : float
-        Decay of the exponential moving average of the generator used for sampling; 0 disables.
-    z_dim : int
-        Dimension of the latent vector.
-    base_channels : int
-        Channel width at the highest resolution; deeper layers double it up to ``max_channels``.
-    max_channels : int
-        Upper bound on the channel width of any layer.
-    slice_axis : int
-        Axis of 3D volumes along which 2D training slices are taken (0, 1 or 2, array order).
-    min_foreground : float
-        Slices whose fraction of foreground pixels is below this are skipped as near-empty.
-    preview_every : int
-        Attach preview samples to a report every this many steps (0: never).
-    checkpoint_every : int
-        Save a checkpoint every this many steps (0: only at the end and on stop).
-    keep_checkpoints : int
-        How many periodic checkpoints to keep on disk (the newest ones).
-    holdout : float
-        Share of each condition's slices held out from training (whole scans when a condition
-        has several, else a slab with a gap; see ``engine.holdout``), in [0, 0.5]; 0 disables.
-    holdout_slabs : int
-        Held-out slabs per scan when a condition has a single scan (1 to 8; default 2, one in
-        each half of the slice range). Each costs ``2 * gap`` more training slices and widens
-        the anatomy the held-out reference shows (docs/evaluation.md).
-    score_every : int
-        Score the EMA generator against the held-out slices every this many steps and keep the
-        best checkpoint (0: never; nothing is scored without held-out data).
-    device : str
-        ``"auto"`` (cuda > mps > cpu), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    seed : int
-        Seed of every random choice of the run (weights, batches, latents, augmentation).
-    out_dir : str
-        Folder of the run: checkpoints and previews go there.
+    Each setting's default, allowed values, help, the families that read it and whether a resume
+    may change it are declared once, in :data:`napari_medgan.engine.settings.SETTINGS` (the
+    field's ``metadata["setting"]``); docs/cli.md tables them. ``extra`` is free-form metadata,
+    not a setting.
     """
 
-    family: str = "gan"
-    size: int = 64
-    steps: int = 2000
-    # the textbook DCGAN recipe (Radford et al., 2015) with a one-hot class code, the BatchNorm
-    # discriminator and EMA sampling: the only one of our recipes whose 64 px samples stay as
-    # varied as real slices (docs/quality.md, benchmarks/results_quality.md)
-    batch_size: int = 64
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    loss: str = "nonsaturating"
-    l1_weight: float = 100.0
-    r1_gamma: float = 0.0
-    r1_every: int = 16
-    # ADA over the medical-safe ops (no flips): lower SWD at 180 and 360 CPU-s than no
-    # augmentation, samples as varied and farther from the training slices (docs/quality.md)
-    augment: tuple[str, ...] = ("translation", "rotation", "scale", "gamma", "contrast", "cutout")
-    augment_p: float = 0.0
-    ada_target: float = 0.6
-    arch: str = "dcgan"
-    class_input: str = "onehot"
-    discriminator: str = "batchnorm"
-    d_spectral_norm: bool = True
-    channels_last: bool = False
-    compile: bool = False
-    precision: str = "auto"
-    ct_window: tuple[float, float] | None = None
-    ema_decay: float = 0.999
-    z_dim: int = 128
-    base_channels: int = 64
-    max_channels: int = 512
-    slice_axis: int = 0
-    min_foreground: float = 0.05
-    preview_every: int = 100
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    holdout: float = 0.2
-    holdout_slabs: int = 2
-    score_every: int = 250
-    device: str = "auto"
-    seed: int = 0
-    out_dir: str = "medgan-run"
+    family: str = _spec("family")
+    size: int = _spec("size")
+    steps: int = _spec("steps")
+    batch_size: int = _spec("batch_size")
+    lr_g: float = _spec("lr_g")
+    lr_d: float = _spec("lr_d")
+    beta1: float = _spec("beta1")
+    beta2: float = _spec("beta2")
+    loss: str = _spec("loss")
+    l1_weight: float = _spec("l1_weight")
+    r1_gamma: float = _spec("r1_gamma")
+    r1_every: int = _spec("r1_every")
+    augment: tuple[str, ...] = _spec("augment")
+    augment_p: float = _spec("augment_p")
+    ada_target: float = _spec("ada_target")
+    arch: str = _spec("arch")
+    class_input: str = _spec("class_input")
+    discriminator: str = _spec("discriminator")
+    d_spectral_norm: bool = _spec("d_spectral_norm")
+    channels_last: bool = _spec("channels_last")
+    compile: bool = _spec("compile")
+    precision: str = _spec("precision")
+    ct_window: tuple[float, float] | None = _spec("ct_window")
+    ema_decay: float = _spec("ema_decay")
+    z_dim: int = _spec("z_dim")
+    base_channels: int = _spec("base_channels")
+    max_channels: int = _spec("max_channels")
+    slice_axis: int = _spec("slice_axis")
+    min_foreground: float = _spec("min_foreground")
+    preview_every: int = _spec("preview_every")
+    checkpoint_every: int = _spec("checkpoint_every")
+    keep_checkpoints: int = _spec("keep_checkpoints")
+    holdout: float = _spec("holdout")
+    holdout_slabs: int = _spec("holdout_slabs")
+    score_every: int = _spec("score_every")
+    device: str = _spec("device")
+    seed: int = _spec("seed")
+    out_dir: str = _spec("out_dir")
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -192,112 +91,21 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         """Check every setting; raise :class:`ConfigError` naming the first bad one.
 
+        Ranges and choices come from each setting's declaration (``Setting.problem``), in field
+        order; the checks of :data:`CHECKS` (syntax, several settings at once) follow their
+        setting's own.
+
         Returns
         -------
         TrainConfig
             ``self``, so calls can be chained.
         """
-        if self.family not in FAMILIES:
-            raise ConfigError(
-                f"family must be one of {', '.join(FAMILIES)} (got {self.family!r})"
-            )
-        if self.size not in SIZES:
-            raise ConfigError(f"size must be one of {', '.join(map(str, SIZES))} (got {self.size})")
-        _positive_int("steps", self.steps)
-        _positive_int("batch_size", self.batch_size)
-        for name in ("lr_g", "lr_d"):
-            value = getattr(self, name)
-            if not (0 < value < 1):
-                raise ConfigError(f"{name} must be between 0 and 1 (got {value})")
-        for name in ("beta1", "beta2"):
-            value = getattr(self, name)
-            if not (0 <= value < 1):
-                raise ConfigError(f"{name} must be in [0, 1) (got {value})")
-        if self.loss not in LOSSES:
-            raise ConfigError(f"loss must be one of {', '.join(LOSSES)} (got {self.loss!r})")
-        if not (math.isfinite(self.l1_weight) and self.l1_weight >= 0):
-            raise ConfigError(f"l1_weight must be a number >= 0 (got {self.l1_weight})")
-        if self.r1_gamma < 0:
-            raise ConfigError(f"r1_gamma must be >= 0 (got {self.r1_gamma})")
-        _positive_int("r1_every", self.r1_every)
-        unknown = [a for a in self.augment if a not in AUGMENT_OPS]
-        if unknown:
-            raise ConfigError(
-                f"unknown augmentation {unknown[0]!r}; choose from {', '.join(AUGMENT_OPS)}"
-            )
-        if not (0 <= self.augment_p <= 1):
-            raise ConfigError(f"augment_p must be in [0, 1] (got {self.augment_p})")
-        if not (0 <= self.ada_target < 1):
-            raise ConfigError(f"ada_target must be in [0, 1) (got {self.ada_target})")
-        if self.arch not in ARCHS:
-            raise ConfigError(f"arch must be one of {', '.join(ARCHS)} (got {self.arch!r})")
-        if self.discriminator not in DISCRIMINATORS:
-            raise ConfigError(
-                f"discriminator must be one of {', '.join(DISCRIMINATORS)} "
-                f"(got {self.discriminator!r})"
-            )
-        if self.class_input not in CLASS_INPUTS:
-            raise ConfigError(
-                f"class_input must be one of {', '.join(CLASS_INPUTS)} (got {self.class_input!r})"
-            )
-        if self.precision not in PRECISIONS:
-            raise ConfigError(
-                f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})"
-            )
-        if self.ct_window is not None and (
-            len(self.ct_window) != 2
-            or not all(math.isfinite(v) for v in self.ct_window)
-            or not self.ct_window[0] < self.ct_window[1]
-        ):
-            raise ConfigError(
-                "ct_window must be two finite numbers LOW,HIGH with LOW < HIGH "
-                f"(got {self.ct_window})"
-            )
-        if not (0 <= self.ema_decay < 1):
-            raise ConfigError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
-        _positive_int("z_dim", self.z_dim)
-        _positive_int("base_channels", self.base_channels)
-        if self.max_channels < self.base_channels:
-            raise ConfigError("max_channels must be >= base_channels")
-        if self.slice_axis not in (0, 1, 2):
-            raise ConfigError(f"slice_axis must be 0, 1 or 2 (got {self.slice_axis})")
-        if not (0 <= self.min_foreground < 1):
-            raise ConfigError(f"min_foreground must be in [0, 1) (got {self.min_foreground})")
-        for name in ("preview_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0 (got {getattr(self, name)})")
-        _positive_int("keep_checkpoints", self.keep_checkpoints)
-        if (
-            isinstance(self.holdout, bool)
-            or not isinstance(self.holdout, (int, float))
-            or not (0 <= self.holdout <= 0.5)
-        ):
-            raise ConfigError(
-                f"holdout must be a fraction between 0 and 0.5 (got {self.holdout!r})"
-            )
-        if (
-            not isinstance(self.holdout_slabs, int)
-            or isinstance(self.holdout_slabs, bool)
-            or not 1 <= self.holdout_slabs <= MAX_HOLDOUT_SLABS
-        ):
-            raise ConfigError(
-                f"holdout_slabs must be a whole number of slabs from 1 to {MAX_HOLDOUT_SLABS} "
-                f"(got {self.holdout_slabs!r})"
-            )
-        if (
-            not isinstance(self.score_every, int)
-            or isinstance(self.score_every, bool)
-            or self.score_every < 0
-        ):
-            raise ConfigError(
-                f"score_every must be a whole number of steps >= 0 (got {self.score_every!r})"
-            )
-        if not _valid_device(self.device):
-            raise ConfigError(
-                f"device must be auto, cpu, cuda, cuda:N or mps (got {self.device!r})"
-            )
-        if not self.out_dir:
-            raise ConfigError("out_dir must not be empty")
+        for s in SETTINGS:
+            problem = s.problem(getattr(self, s.name))
+            if problem is None and s.name in CHECKS:
+                problem = CHECKS[s.name](self)
+            if problem is not None:
+                raise ConfigError(problem)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -341,12 +149,7 @@ LEGACY: dict[str, Any] = {
 
 PRESETS = ("cpu", "gpu")
 #: The settings a preset decides (the rest — data, device, seed, folders — stay the user's).
-RECIPE_KEYS = (
-    "size", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "r1_gamma",
-    "r1_every", "augment", "augment_p", "ada_target", "arch", "class_input", "discriminator",
-    "d_spectral_norm", "channels_last", "precision", "ema_decay", "z_dim", "base_channels",
-    "max_channels",
-)  # fmt: skip
+RECIPE_KEYS = tuple(s.name for s in SETTINGS if s.recipe)
 
 
 def preset(
@@ -446,9 +249,31 @@ def default_for_device(device: str) -> TrainConfig:
     return preset(preset_for_device(device), device="auto" if device == "cpu" else device)
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer (got {value!r})")
+def _window_problem(config: TrainConfig) -> str | None:
+    w = config.ct_window
+    if w is not None and (len(w) != 2 or not all(math.isfinite(v) for v in w) or not w[0] < w[1]):
+        return f"ct_window must be two finite numbers LOW,HIGH with LOW < HIGH (got {w})"
+    return None
+
+
+def _widths_problem(config: TrainConfig) -> str | None:
+    if config.max_channels < config.base_channels:
+        return "max_channels must be >= base_channels"
+    return None
+
+
+def _device_problem(config: TrainConfig) -> str | None:
+    if isinstance(config.device, str) and _valid_device(config.device):
+        return None
+    return f"device must be {SETTING['device'].values} (got {config.device!r})"
+
+
+#: The checks beyond a setting's own range or choices, run after it (by :meth:`validate`).
+CHECKS = {
+    "ct_window": _window_problem,
+    "max_channels": _widths_problem,
+    "device": _device_problem,
+}
 
 
 def _valid_device(device: str) -> bool:

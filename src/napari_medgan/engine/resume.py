@@ -23,19 +23,12 @@ import numpy as np
 from .checkpoint import JSON_FILE, CheckpointError, resolve
 from .config import ConfigError, TrainConfig
 from .data import IntensityTransform, SliceDataset
+from .settings import SETTINGS
 
-ALLOWED_CHANGES = frozenset(
-    {
-        "steps",
-        "preview_every",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "score_every",  # how often the held-out score is taken; the split itself is kept
-        "device",
-        "compile",  # how the same networks are executed
-        "out_dir",
-    }
-)
+#: The settings declared ``resume_changeable`` (``engine.settings``): steps, the preview /
+#: checkpoint / score / keep intervals (the held-out split itself is kept), the device, compiling
+#: (how the same networks are executed) and the run folder.
+ALLOWED_CHANGES = frozenset(s.name for s in SETTINGS if s.resume_changeable)
 TOLERANCE = 1e-3  # on per-scan mean / std of the normalised slices (range [-1, 1])
 log = logging.getLogger(__name__)
 
