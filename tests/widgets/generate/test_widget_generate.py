@@ -20,13 +20,9 @@ def run_dir(tmp_path_factory, train_tiny_run):
 
 
 @pytest.fixture
-def setup(make_napari_viewer, mni_small, run_dir):
+def setup(make_napari_viewer, add_mni, run_dir):
     viewer = make_napari_viewer()
-    for name in ("T1", "GM"):
-        im = mni_small[name]
-        viewer.add_image(
-            im.data, name=name, scale=im.spacing, translate=im.origin, metadata={"modality": "MR"}
-        )
+    add_mni(viewer)
     widget = GenerateWidget(viewer)
     viewer.window.add_dock_widget(widget)
     assert widget.load(run_dir)

@@ -1,5 +1,5 @@
-"""Fixtures of the Train dock tests: MNI layers in the viewer, a docked Train widget with a small
-network, waiting for a run to end."""
+"""Fixtures of the Train dock tests: a docked Train widget with a small network, waiting for a
+run to end."""
 
 from __future__ import annotations
 
@@ -7,24 +7,6 @@ import pytest
 
 from napari_medgan.widgets.train.state import TrainState
 from napari_medgan.widgets.train.widget import TrainWidget
-
-
-@pytest.fixture
-def add_mni(mni_small):
-    """``add_mni(viewer, names=("T1", "GM"))``: the MNI templates as image layers."""
-
-    def add(viewer, names=("T1", "GM")) -> None:
-        for name in names:
-            image = mni_small[name]
-            viewer.add_image(
-                image.data,
-                name=name,
-                scale=image.spacing,
-                translate=image.origin,
-                metadata={"modality": "MR"},
-            )
-
-    return add
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@ and the checkpoint loading shared by the Generate and Evaluate widgets."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from qtpy.QtCore import Signal
-from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QPushButton, QWidget
+from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from napari_medgan.engine import CheckpointError, Sampler
+from napari_medgan.napari_glue.session import runs
 
 from .jobs import thread_job
 
@@ -69,12 +71,27 @@ class CheckpointInput:
     """Mixin for widgets with a ``checkpoint`` :class:`PathField` and an ``info`` label.
 
     :meth:`load` loads now (scripts, tests); the field's Enter/chooser and a newly published
-    run load in a worker thread (:meth:`load_in_background`). The widget implements
-    ``_loaded(sampler)`` and ``_load_failed(error)``.
+    run load in a thread job (:meth:`load_in_background`). The widget calls
+    :meth:`_checkpoint_input` before its layout and :meth:`_follow_runs` at the end of its
+    ``__init__``, and implements ``_loaded(sampler)`` and ``_load_failed(error)``.
     """
 
     sampler = None
     _loads = 0  # a newer load makes older answers stale
+
+    def _checkpoint_input(self) -> None:
+        """Create the ``checkpoint`` field and the ``info`` label; Enter or Choose… loads."""
+        self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
+        self.info = QLabel("Choose a run folder (the last trained run is picked up).")
+        self.info.setWordWrap(True)
+        self.checkpoint.submitted.connect(self.load_in_background)
+
+    def _follow_runs(self) -> None:
+        """Load the newest run the Train widget published, now and each time it publishes."""
+        connect_while_alive(self, runs.run_saved, self._on_new_run)
+        if runs.last_run:
+            self.checkpoint.set_path(runs.last_run, submit=False)
+            self.load(runs.last_run)
 
     def load(self, path: str | Path) -> bool:
         """Load the generator of a run or checkpoint folder; False (and a notification) if not."""
@@ -120,3 +137,14 @@ def load_sampler(path: str) -> Sampler | CheckpointError:
         return Sampler.from_checkpoint(path, device="cpu")
     except CheckpointError as exc:
         return exc
+
+
+def connect_while_alive(widget, signal, slot) -> None:
+    """Connect a session signal (psygnal) to ``slot`` until ``widget`` is destroyed."""
+    signal.connect(slot)
+
+    def disconnect(*_args) -> None:
+        with contextlib.suppress(RuntimeError, ValueError):
+            signal.disconnect(slot)
+
+    widget.destroyed.connect(disconnect)

@@ -6,7 +6,6 @@ process (``engine.runner.evaluate_target``): in a thread it competed with napari
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -35,12 +34,11 @@ from napari_medgan.engine.runner import (
     cpu_threads_beside_gui,
     evaluate_target,
 )
-from napari_medgan.napari_glue.session import runs
 
 from ..common.jobs import ProcessJob, hook_shutdown
 from ..common.layers import to_volumes
 from ..common.layout import UI_S, scrolled, set_progress_quietly
-from ..common.path_field import CheckpointInput, PathField
+from ..common.path_field import CheckpointInput
 from .panel import EvalResultsPanel
 
 
@@ -64,9 +62,7 @@ class EvaluateWidget(CheckpointInput, QWidget):
         self._stage = "starting"
         self._shown_at = -float("inf")  # when the progress bar last changed
         self.clock = time.monotonic
-        self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
-        self.info = QLabel("Choose a run folder (the last trained run is picked up).")
-        self.info.setWordWrap(True)
+        self._checkpoint_input()
         self.table = LayerTable(napari_viewer)
         self.table.setToolTip("real scans, normally those the model was trained on")
         self.n = QSpinBox(minimum=0, maximum=5000, value=0)
@@ -99,16 +95,11 @@ class EvaluateWidget(CheckpointInput, QWidget):
         )
         self._build_layout()
 
-        self.checkpoint.submitted.connect(self.load_in_background)
         self.evaluate_btn.clicked.connect(self.evaluate)
         self.cancel_btn.clicked.connect(self.cancel)
-        runs.run_saved.connect(self._on_new_run)
-        self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
         hook_shutdown(self, napari_viewer, self._jobs)
         self._set_running(False)
-        if runs.last_run:
-            self.checkpoint.set_path(runs.last_run, submit=False)
-            self.load(runs.last_run)
+        self._follow_runs()
 
     def _build_layout(self) -> None:
         """Inputs and results scroll; Evaluate/Cancel, progress and status stay in view."""
@@ -267,8 +258,3 @@ class EvaluateWidget(CheckpointInput, QWidget):
         """Floating or stand-alone use: cancel like the shutdown hooks do (returns at once)."""
         self.cancel()
         super().closeEvent(event)
-
-
-def _disconnect(slot) -> None:
-    with contextlib.suppress(RuntimeError, ValueError):
-        runs.run_saved.disconnect(slot)

@@ -19,11 +19,11 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
-from napari_medgan.napari_glue.session import memorization, runs
+from napari_medgan.napari_glue.session import memorization
 
 from ..common.jobs import thread_job
 from ..common.output_layers import GENERATED_KEY, sample_layer, swap_layer
-from ..common.path_field import CheckpointInput, PathField
+from ..common.path_field import CheckpointInput, connect_while_alive
 from .export_dataset import open_export_dialog
 from .sampling import sample_job, swap_job
 from .saving import ask_and_save, save_generated
@@ -44,9 +44,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.sampler: Sampler | None = None
         self.job = None  # the running sampling job
         self.last_layer: Image | None = None
-        self.checkpoint = PathField("a run folder or one of its checkpoints", "Choose a run folder")
-        self.info = QLabel("Choose a run folder (the last trained run is picked up).")
-        self.info.setWordWrap(True)
+        self._checkpoint_input()
         self.flag = QLabel()  # memorization verdict of the Evaluate widget, when flagged
         self.flag.setWordWrap(True)
         self.flag.setStyleSheet("color: #c62828; font-weight: bold;")
@@ -69,7 +67,6 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.export_btn.setToolTip("one file per sample plus manifest.csv, in the background")
         self._build_layout()
 
-        self.checkpoint.submitted.connect(self.load_in_background)
         self.cancel_btn.clicked.connect(self.cancel)
         self.condition.currentTextChanged.connect(self._match_reference)
         self.generate_btn.clicked.connect(self.generate)
@@ -79,15 +76,10 @@ class GenerateWidget(CheckpointInput, QWidget):
         events = napari_viewer.layers.events
         for ev in (events.inserted, events.removed):
             ev.connect(self._refresh_layers)
-        runs.run_saved.connect(self._on_new_run)
-        self.destroyed.connect(lambda *_: _disconnect(self._on_new_run))
-        memorization.verdict.connect(self._update_flag)
-        self.destroyed.connect(lambda *_: _disconnect(self._update_flag, memorization.verdict))
+        connect_while_alive(self, memorization.verdict, self._update_flag)
         self._refresh_layers()
         self._update_buttons()
-        if runs.last_run:
-            self.checkpoint.set_path(runs.last_run, submit=False)
-            self.load(runs.last_run)
+        self._follow_runs()
 
     def _build_layout(self) -> None:
         layout = QVBoxLayout(self)
@@ -263,10 +255,3 @@ class GenerateWidget(CheckpointInput, QWidget):
 
 def _ours(layer: Image) -> bool:
     return bool(layer.metadata.get(GENERATED_KEY) or layer.metadata.get("medgan_preview"))
-
-
-def _disconnect(slot, signal=None) -> None:
-    try:
-        (signal or runs.run_saved).disconnect(slot)
-    except (RuntimeError, ValueError):
-        pass
