@@ -122,7 +122,7 @@ def test_bad_setting_one_line_exit_2(argv, match, tmp_path, capsys):
      ("None", None)],
 )
 def test_ct_window_text_reads_the_same_in_the_cli_and_the_widget(text, window):
-    from napari_medgan.widgets.train_fields import BAD_WINDOW, field_value
+    from napari_medgan.widgets.train.fields import BAD_WINDOW, field_value
 
     assert parse_ct_window(text) == window
     assert field_value("ct_window", text) == window  # the Train widget's field
