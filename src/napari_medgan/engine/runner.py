@@ -36,6 +36,8 @@ from typing import Any
 from .checkpoint import CheckpointError
 from .config import ConfigError, TrainConfig
 from .data import DataError, SliceDataset, Volume, build_dataset
+from .families import FamilyError
+from .families.translate.pairs import build_pairs
 from .holdout import HoldoutSplit
 from .resume import resume_transforms
 from .sampling import SamplingError
@@ -45,6 +47,7 @@ EXPECTED_ERRORS = (
     CheckpointError,
     ConfigError,
     DataError,
+    FamilyError,
     SamplingError,
     TrainingError,
     MemoryError,
@@ -386,10 +389,12 @@ def train_target(
     dataset: SliceDataset | None = None,
     split: HoldoutSplit | None = None,
     owner: str | None = None,
+    pairs: list[tuple[Volume, Volume]] | None = None,
 ) -> Cancelled | Done:
     """Build the dataset (unless ``dataset`` is prepared already, e.g. a cohort), train and
     emit every report; the trainer (which takes the run-folder lock here, in the child that
-    writes the checkpoints) saves on stop.
+    writes the checkpoints) saves on stop. ``pairs`` (source, target) make the paired set of
+    a ``translate`` run instead of ``volumes``.
 
     ``threads`` sets torch's CPU threads in the child and lowers its priority below the
     GUI's (default: torch's own choice, normal priority);
@@ -397,13 +402,18 @@ def train_target(
     """
     _share_cpu_with_gui(threads)
     cfg = config.validate()
-    if dataset is None:
+    if dataset is None and pairs:
+        dataset = build_pairs(
+            pairs, cfg.size, cfg.slice_axis, cfg.min_foreground,
+            transforms=resume_transforms(resume), ct_window=cfg.ct_window,
+        )  # fmt: skip
+    elif dataset is None:
         dataset = build_dataset(
             volumes, cfg.size, cfg.slice_axis, cfg.min_foreground,
             transforms=resume_transforms(resume),  # a resumed run keeps its windows
             ct_window=cfg.ct_window,
         )  # fmt: skip
-    del volumes
+    del volumes, pairs
     if ctl.stop_requested():
         return Cancelled("preparing slices")
     trainer = Trainer(cfg, dataset, resume=resume, split=split, owner=owner)
