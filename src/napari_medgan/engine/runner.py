@@ -67,6 +67,8 @@ class Ready:
     resumed_from: int  # step the run continues from (0: fresh)
     split: str = ""  # one line on the held-out split (HoldoutSplit.summary)
     heldout: bool = True  # False: quality and memorization cannot be separated
+    score_name: str = "held-out SWD"  # what the family's held-out score measures
+    roles: dict | None = None  # a paired family's channel roles (source and target names)
 
 
 @dataclass
@@ -429,6 +431,8 @@ def train_target(
                 resumed_from=trainer.step,
                 split=trainer.split.summary(),
                 heldout=trainer.split.has_heldout(),
+                score_name=trainer.family.score_name,
+                roles=dataset.roles,
             )
         )
         last = None

@@ -20,13 +20,21 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from napari_medgan.engine import TrainReport
+from napari_medgan.engine.families import series_label
 from napari_medgan.engine.runner import Failed, Ready
 
 from ..common.layout import UI_S, StatusLine, set_progress_quietly
 from ..common.preview import show_preview
-from .loss_plot import LossPlot
+from .loss_plot import PROBABILITIES, LossPlot
 
 log = logging.getLogger(__name__)
+
+
+def loss_text(losses: dict[str, float]) -> str:
+    """``D 0.693 · G 0.712 · L1 0.101``: a report's losses (not the D probabilities)."""
+    return " · ".join(
+        f"{series_label(k)} {v:.3f}" for k, v in losses.items() if k not in PROBABILITIES
+    )
 
 
 class TrainFeedback(QWidget):
@@ -74,8 +82,7 @@ class TrainFeedback(QWidget):
     def report(self, r: TrainReport) -> None:
         """Record one step's report (cheap; nothing is drawn here)."""
         if r.status == "running":
-            losses = dict(loss_d=r.loss_d, loss_g=r.loss_g, d_real=r.d_real, d_fake=r.d_fake)
-            self.plot.add(r.step, **losses)
+            self.plot.add(r.step, **r.losses)
         if r.heldout_score is not None:
             self.plot.add_score(r.step, r.heldout_score, r.best_step, r.heldout_baseline)
         if r.preview is not None:
@@ -86,6 +93,9 @@ class TrainFeedback(QWidget):
         self.pixel_spacing = msg.pixel_spacing
         counts = ", ".join(f"{k}: {v}" for k, v in msg.counts.items())
         kind = "conditional GAN" if msg.conditional else "GAN"
+        if msg.roles:
+            kind = "translation " + " → ".join(r["name"] for r in msg.roles.values())
+        self.plot.set_score_name(msg.score_name)
         again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
         self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")
         self.summary.setToolTip(self.summary.text() + "\n" + msg.split)
@@ -144,7 +154,7 @@ class TrainFeedback(QWidget):
         if r.status == "running":
             self.set_status(
                 f"step {r.step}/{r.total_steps} · {r.images_per_s:.0f} img/s · "
-                f"ETA {duration(r.eta_s)} · D {r.loss_d:.3f} · G {r.loss_g:.3f} · {r.device}"
+                f"ETA {duration(r.eta_s)} · {loss_text(r.losses)} · {r.device}"
             )
         elif r.status == "paused":
             self.set_status(f"Paused at step {r.step}: Resume or Stop (saves a checkpoint).")

@@ -11,9 +11,14 @@ from matplotlib.figure import Figure
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy, QVBoxLayout, QWidget
 
-SERIES = ("loss_d", "loss_g", "d_real", "d_fake")
+from napari_medgan.engine.families import series_label
+
+#: Series drawn in the probability panel (mean discriminator outputs); all others are losses.
+PROBABILITIES = ("d_real", "d_fake")
 LABELS = {"loss_d": "D loss", "loss_g": "G loss", "d_real": "D(real)", "d_fake": "D(fake)"}
 COLORS = {"loss_d": "#4fc3f7", "loss_g": "#ffb74d", "d_real": "#81c784", "d_fake": "#e57373"}
+#: Colours of the series a family adds beyond the GAN's (L1, ...), in order of appearance.
+MORE_COLORS = ("#f06292", "#aed581", "#90a4ae", "#fff176")
 SCORE_COLOR, BEST_COLOR = "#ce93d8", "#ffd54f"
 NO_SCORE_TEXT = "no held-out score yet"
 MAX_POINTS = 400
@@ -21,8 +26,10 @@ SCORE_HEADROOM = 1.6  # score axis top = highest score (or baseline) x this
 
 
 class LossPlot(QWidget):
-    """Three stacked axes: D and G losses; mean D(real) and D(fake) probabilities; the held-out
+    """Three stacked axes: the losses; mean D(real) and D(fake) probabilities; the held-out
     score (lower is better) with the best step marked and the training-vs-held-out baseline.
+    Whatever named series the reports carry are drawn (a line appears with its first value):
+    ``d_real`` and ``d_fake`` in the probability panel, every other series with the losses.
 
     ``add`` and ``add_score`` are cheap (append numbers); ``redraw`` draws only when something
     changed: with ``interval_ms`` a timer calls it at most that often, with ``None`` the owner
@@ -46,11 +53,6 @@ class LossPlot(QWidget):
         layout.addWidget(self.canvas)
         self.ax_loss, self.ax_prob, self.ax_score = self.figure.subplots(3, 1, sharex=True)
         self.lines = {}
-        for key in SERIES:
-            ax = self.ax_loss if key.startswith("loss") else self.ax_prob
-            (self.lines[key],) = ax.plot(
-                [], [], lw=1.2, color=COLORS[key], label=LABELS[key], animated=True
-            )
         (self.score_line,) = self.ax_score.plot(
             [], [], lw=1.2, marker=".", color=SCORE_COLOR, label="held-out SWD"
         )
@@ -71,16 +73,11 @@ class LossPlot(QWidget):
             ax.set_ylabel(title, color="#c8c8c8", fontsize=8)
             for spine in ax.spines.values():
                 spine.set_color("#5a5a5a")
-            score = ax is self.ax_score  # one legend row, in headroom kept free above the data
-            ax.legend(
-                loc="upper center" if score else "upper right", ncol=3 if score else 2,
-                fontsize=7, frameon=False, labelcolor="#e0e0e0", handlelength=1.2,
-                columnspacing=0.8, handletextpad=0.4,
-            )  # fmt: skip
+            _legend(ax, score=ax is self.ax_score)
         self.ax_prob.set_ylim(0, 1)
         self.ax_score.set_xlabel("step", color="#c8c8c8", fontsize=8)
         self.steps: list[int] = []
-        self.values: dict[str, list[float]] = {k: [] for k in SERIES}
+        self.values: dict[str, list[float]] = {}
         self.score_steps: list[int] = []
         self.scores: list[float] = []
         self.best_step: int | None = None
@@ -101,10 +98,31 @@ class LossPlot(QWidget):
         """Record one step's numbers (non-finite values are kept out of the plot)."""
         if self.steps and step <= self.steps[-1]:
             return
+        for key in values:
+            if key not in self.values:
+                self._add_series(key)
         self.steps.append(step)
-        for key in SERIES:
+        for key, series in self.values.items():
             v = float(values.get(key, np.nan))
-            self.values[key].append(v if np.isfinite(v) else np.nan)
+            series.append(v if np.isfinite(v) else np.nan)
+        self._dirty = True
+
+    def _add_series(self, key: str) -> None:
+        """A line for a series seen for the first time (earlier steps have no value)."""
+        ax = self.ax_prob if key in PROBABILITIES else self.ax_loss
+        extra = sum(k not in COLORS for k in self.values)
+        color = COLORS.get(key, MORE_COLORS[extra % len(MORE_COLORS)])
+        label = LABELS.get(key, series_label(key))
+        (self.lines[key],) = ax.plot([], [], lw=1.2, color=color, label=label, animated=True)
+        self.values[key] = [np.nan] * len(self.steps)
+        _legend(ax, score=False)
+        self._background = None  # the legend changed: the next redraw is a full one
+
+    def set_score_name(self, name: str) -> None:
+        """What the held-out score measures (legend of the score panel)."""
+        self.score_line.set_label(name)
+        _legend(self.ax_score, score=True)
+        self._background = None
         self._dirty = True
 
     def add_score(
@@ -166,7 +184,7 @@ class LossPlot(QWidget):
             if x[-1] > hi or x[0] < lo or hi > 4 * max(x[-1], 1):
                 self.ax_prob.set_xlim(x[0], x[0] + max(50, 1.5 * (x[-1] - x[0])))
                 changed = True
-        ys = [v for k, v in self.values.items() if k.startswith("loss") and v]
+        ys = [v for k, v in self.values.items() if k not in PROBABILITIES and v]
         y = np.concatenate([np.asarray(v) for v in ys]) if ys else np.array([])
         y = y[np.isfinite(y)]
         if len(y):
@@ -204,6 +222,17 @@ class LossPlot(QWidget):
 
     def stop_timer(self) -> None:
         self._timer.stop()
+
+
+def _legend(ax, score: bool) -> None:
+    """The panel's legend: one row in the score panel's headroom, two columns elsewhere."""
+    if not any(not line.get_label().startswith("_") for line in ax.get_lines()):
+        return  # nothing to name yet
+    ax.legend(
+        loc="upper center" if score else "upper right", ncol=3 if score else 2,
+        fontsize=7, frameon=False, labelcolor="#e0e0e0", handlelength=1.2,
+        columnspacing=0.8, handletextpad=0.4,
+    )  # fmt: skip
 
 
 def _smooth(y: np.ndarray, window: int = 9) -> np.ndarray:

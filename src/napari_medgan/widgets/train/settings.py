@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from magicgui import widgets as mw
+from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 from superqt import QCollapsible
 
@@ -51,7 +52,14 @@ class TrainSettings(QWidget):
     ----------
     config : TrainConfig, optional
         The object to edit; defaults suit the best available device.
+
+    Signals
+    -------
+    family_changed(str)
+        ``config.family`` changed (a family was picked, or a run folder's settings adopted).
     """
+
+    family_changed = Signal(str)
 
     def __init__(self, config: TrainConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,10 +131,20 @@ class TrainSettings(QWidget):
 
     def apply(self, **changes: Any) -> None:
         """Change settings of ``self.config`` (in place) and show them."""
+        family = self.config.family
         for name, value in changes.items():
             setattr(self.config, name, value)
         self.config.__post_init__()
         self.refresh()
+        if self.config.family != family:
+            self.family_changed.emit(self.config.family)
+
+    def set_family(self, name: str) -> None:
+        """Train a model of family ``name``: its recipe for the current preset fills the form."""
+        if name == self.config.family:
+            return
+        recipe = preset(self.preset.value, family=name)
+        self.apply(family=name, **{k: getattr(recipe, k) for k in RECIPE_KEYS})
 
     def _on_change(self, name: str, value: Any) -> None:
         if self._updating:
@@ -145,7 +163,7 @@ class TrainSettings(QWidget):
             kind = resolve_device(device).type
         except ConfigError:
             return
-        defaults = default_for_device(kind)
+        defaults = preset(preset_for_device(kind), family=self.config.family)
         self.apply(**{k: getattr(defaults, k) for k in DEVICE_KEYS})
         self.preset.value = preset_for_device(kind)
 
@@ -157,7 +175,7 @@ class TrainSettings(QWidget):
 
     def _apply_preset(self, name: str) -> None:
         size = self.config.size if (name == "gpu") == (self.config.size >= 128) else None
-        recipe = preset(name, size=size)
+        recipe = preset(name, size=size, family=self.config.family)
         self.apply(**{k: getattr(recipe, k) for k in RECIPE_KEYS})
 
     def _update_device_note(self) -> None:

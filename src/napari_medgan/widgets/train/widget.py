@@ -38,6 +38,7 @@ from ..common.layers import check_conditions, fill_mask_combo, to_volumes
 from ..common.layout import scrolled
 from .cohort_input import CohortInput
 from .feedback import TrainFeedback
+from .pair_input import FAMILY_CHOICES, PairInput
 from .run_folder import RunFolder, check_resume
 from .settings import TrainSettings
 from .state import TrainState
@@ -61,6 +62,11 @@ class TrainWidget(QWidget):
         self.job: ProcessJob | None = None  # the running training
         self._jobs: list[ProcessJob] = []  # shared with the shutdown hooks (not self)
 
+        self.family = QComboBox()
+        for text, name in FAMILY_CHOICES:
+            self.family.addItem(text, name)
+        self.family.setToolTip("what the model learns; each family has its own inputs below")
+        self.pairs = PairInput(napari_viewer)
         self.table = LayerTable(napari_viewer)
         self.cohort = CohortInput()
         self.unconditional = QCheckBox("no conditions (plain GAN over all ticked layers)")
@@ -79,6 +85,8 @@ class TrainWidget(QWidget):
         )  # fmt: skip
         self._build_layout()
 
+        self.family.currentIndexChanged.connect(self._on_family)
+        self.settings.family_changed.connect(self._show_family)
         self.start_btn.clicked.connect(self.start)
         self.pause_btn.clicked.connect(self.toggle_pause)
         self.stop_btn.clicked.connect(self.stop)
@@ -86,6 +94,7 @@ class TrainWidget(QWidget):
             ev.connect(self._refresh_masks)
         hook_shutdown(self, napari_viewer, self._jobs, extra=self.plot.stop_timer)
         self._refresh_masks()
+        self._show_family(self.settings.config.family)
         self._set_state(TrainState.IDLE)
 
     @property
@@ -101,11 +110,19 @@ class TrainWidget(QWidget):
     def _build_layout(self) -> None:
         """Inputs and settings scroll; the run controls, progress and plot stay in view."""
         self.scroll, layout = scrolled(120)
-        layout.addWidget(QLabel("<b>Training images</b> (one condition per name)"))
-        layout.addWidget(self.table)
-        layout.addWidget(self.unconditional)
-        layout.addWidget(QLabel("<b>…or a cohort on disk</b> (folder tree or table)"))
-        layout.addWidget(self.cohort)
+        family = QFormLayout()
+        family.addRow("model", self.family)
+        layout.addLayout(family)
+        self.gan_inputs = QWidget()
+        gan = QVBoxLayout(self.gan_inputs)
+        gan.setContentsMargins(0, 0, 0, 0)
+        gan.addWidget(QLabel("<b>Training images</b> (one condition per name)"))
+        gan.addWidget(self.table)
+        gan.addWidget(self.unconditional)
+        gan.addWidget(QLabel("<b>…or a cohort on disk</b> (folder tree or table)"))
+        gan.addWidget(self.cohort)
+        layout.addWidget(self.gan_inputs)
+        layout.addWidget(self.pairs)
         form = QFormLayout()
         form.addRow("mask", self.mask)
         layout.addLayout(form)
@@ -127,6 +144,8 @@ class TrainWidget(QWidget):
         """Check the inputs and start (or resume) training; False if nothing started."""
         if self.state is not TrainState.IDLE:
             return False
+        if self.settings.config.family == "translate":
+            return self._start_translation()
         if self.cohort.active():
             return self._start_cohort()
         conditional = not self.unconditional.isChecked()
@@ -141,6 +160,32 @@ class TrainWidget(QWidget):
             return False
         self.feedback.source = choices[0].layer
         return self._launch(volumes)
+
+    def _start_translation(self) -> bool:
+        """Train a translation from the chosen source and target layers."""
+        try:
+            pair = self.pairs.pair()
+            self.settings.config.validate()
+        except (DataError, ConfigError) as exc:
+            show_error(f"Cannot start training: {exc}")
+            return False
+        self.feedback.source = self.viewer.layers[self.pairs.source.currentText()]
+        return self._launch([], pairs=[pair])
+
+    def _on_family(self, _index: int) -> None:
+        """A family was picked: its recipe fills the settings and its inputs show."""
+        name = self.family.currentData()
+        self.settings.set_family(name)
+        self._show_family(name)
+
+    def _show_family(self, name: str) -> None:
+        index = self.family.findData(name)
+        if index >= 0 and index != self.family.currentIndex():
+            self.family.blockSignals(True)
+            self.family.setCurrentIndex(index)
+            self.family.blockSignals(False)
+        self.gan_inputs.setVisible(name == "gan")
+        self.pairs.setVisible(name == "translate")
 
     def _start_cohort(self) -> bool:
         """Prepare the cohort's slices in the background, then train on them."""
@@ -163,7 +208,7 @@ class TrainWidget(QWidget):
         self.state = TrainState.IDLE
         self._launch([], dataset, split)
 
-    def _launch(self, volumes, dataset=None, split=None) -> bool:
+    def _launch(self, volumes, dataset=None, split=None, pairs=None) -> bool:
         """Start the child process that trains (a snapshot of the settings goes with it)."""
         config = self.settings.config.replace()  # editing the form cannot race the run
         out = Path(config.out_dir).expanduser()
@@ -175,14 +220,16 @@ class TrainWidget(QWidget):
             self._set_state(TrainState.IDLE)
             return False
         self.feedback.reset(keep_plot=resume is not None)
-        kwargs = dict(config=config, volumes=volumes, resume=resume, dataset=dataset, split=split)
+        kwargs = dict(
+            config=config, volumes=volumes, resume=resume, dataset=dataset, split=split, pairs=pairs
+        )
         run = ProcessRun(
             train_target,
             dict(kwargs, threads=cpu_threads_beside_gui(), owner="napari Train widget"),
             name="medgan-train",
         )
         self.job = ProcessJob(
-            run, f"Training GAN in {out.name}", self.viewer, total=config.steps, parent=self
+            run, f"Training in {out.name}", self.viewer, total=config.steps, parent=self
         )
         self.job.messages.connect(self._on_messages)
         self.job.ended.connect(self._on_ended)
@@ -257,7 +304,10 @@ class TrainWidget(QWidget):
         )
         self.pause_btn.setText("Resume" if state is TrainState.PAUSED else "Pause")
         self.stop_btn.setEnabled(not idle and state is not TrainState.STOPPING)
-        for w in (self.table, self.unconditional, self.mask, self.settings, self.new_run):
+        for w in (
+            self.family, self.table, self.unconditional, self.mask, self.pairs, self.settings,
+            self.new_run,
+        ):  # fmt: skip
             w.setEnabled(idle)
 
     def _refresh_masks(self, *_args) -> None:
