@@ -70,7 +70,7 @@ def train_tiny_run(mni_small, small_config):
 
 NOTIFYING = (  # the dock modules that show napari notifications
     "train.widget", "train.feedback", "train.cohort_input", "generate.widget", "generate.saving",
-    "generate.export_dataset", "evaluate.widget", "evaluate.panel",
+    "generate.export_dataset", "generate.translation", "evaluate.widget", "evaluate.panel",
 )  # fmt: skip
 
 

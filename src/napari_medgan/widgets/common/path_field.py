@@ -9,7 +9,9 @@ from pathlib import Path
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
-from napari_medgan.engine import CheckpointError, Sampler
+from napari_medgan.engine import CheckpointError
+from napari_medgan.engine.families import FamilyError
+from napari_medgan.engine.inference import load_model
 from napari_medgan.napari_glue.session import runs
 
 from .jobs import thread_job
@@ -73,9 +75,12 @@ class CheckpointInput:
     :meth:`load` loads now (scripts, tests); the field's Enter/chooser and a newly published
     run load in a thread job (:meth:`load_in_background`). The widget calls
     :meth:`_checkpoint_input` before its layout and :meth:`_follow_runs` at the end of its
-    ``__init__``, and implements ``_loaded(sampler)`` and ``_load_failed(error)``.
+    ``__init__``, and implements ``_loaded(sampler)`` and ``_load_failed(error)``;
+    ``families`` names the model families it serves (a run of another family is refused with a
+    message saying where it belongs).
     """
 
+    families: tuple[str, ...] = ("gan",)
     sampler = None
     _loads = 0  # a newer load makes older answers stale
 
@@ -98,7 +103,7 @@ class CheckpointInput:
         if not str(path) or str(path) == ".":
             return False
         self._loads += 1
-        return self._use(load_sampler(str(path)))
+        return self._use(load_sampler(str(path), self.families))
 
     def load_in_background(self, path: str | Path) -> None:
         """Load in a worker thread; the form updates when the model is in."""
@@ -107,7 +112,10 @@ class CheckpointInput:
         self._loads += 1
         token = self._loads
         self.info.setText(f"Loading {path}…")
-        thread_job(load_sampler, str(path), connect={"returned": lambda out: self._use(out, token)})
+        thread_job(
+            load_sampler, str(path), self.families,
+            connect={"returned": lambda out: self._use(out, token)},
+        )  # fmt: skip
 
     def _on_new_run(self, run_dir: str) -> None:
         self.checkpoint.set_path(run_dir)  # submits: loads in the background
@@ -115,28 +123,43 @@ class CheckpointInput:
     def _use(self, loaded, token: int | None = None) -> bool:
         if token is not None and token != self._loads:
             return False  # the user asked for another checkpoint meanwhile
-        if isinstance(loaded, CheckpointError):
+        if isinstance(loaded, (CheckpointError, FamilyError)):
             self.sampler = None
             self.info.setText(f"No model loaded: {loaded}")
             self._load_failed(loaded)
             return False
         self.sampler = s = loaded
-        kind = "conditional" if s.conditional else "unconditional"
-        self.info.setText(
-            f"{Path(s.path).parent.parent.name} · step {s.step} · {kind} · "
-            f"{s.size} px · {', '.join(s.class_names)}"
-        )
+        run = Path(s.path).parent.parent.name
+        if s.config.family == "translate":
+            self.info.setText(
+                f"{run} · step {s.step} · translation {s.source_name} → {s.target_name} · "
+                f"{s.config.size} px"
+            )
+        else:
+            kind = "conditional" if s.conditional else "unconditional"
+            self.info.setText(
+                f"{run} · step {s.step} · {kind} · {s.size} px · {', '.join(s.class_names)}"
+            )
         self._loaded(s)
         return True
 
 
-def load_sampler(path: str) -> Sampler | CheckpointError:
-    """The checkpoint's generator on the CPU, or the error that explains why not (a value, so
-    that a thread job shows one clear notification instead of napari's traceback)."""
+def load_sampler(path: str, families: tuple[str, ...] = ("gan",)):
+    """The run's model on the CPU (a ``Sampler`` or a ``Translator``), or the error that says
+    why not (a value, so that a thread job shows one clear notification instead of napari's
+    traceback): also a run of a family outside ``families``."""
     try:
-        return Sampler.from_checkpoint(path, device="cpu")
-    except CheckpointError as exc:
+        model = load_model(path, device="cpu")
+    except (CheckpointError, FamilyError) as exc:
         return exc
+    if model.config.family not in families:
+        where = {"translate": "the Generate dock translates image layers with it"}
+        hint = where.get(model.config.family, "")
+        return FamilyError(
+            f"{path} is a {model.config.family!r} run; this dock works with "
+            f"{' and '.join(repr(f) for f in families)} runs" + (f" ({hint})" if hint else "")
+        )
+    return model
 
 
 def connect_while_alive(widget, signal, slot) -> None:

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
+from napari_medgan.engine.families.translate.infer import Translator
 from napari_medgan.napari_glue.session import memorization
 
 from ..common.jobs import thread_job
@@ -27,16 +28,20 @@ from ..common.path_field import CheckpointInput, connect_while_alive
 from .export_dataset import open_export_dialog
 from .sampling import sample_job, swap_job
 from .saving import ask_and_save, save_generated
+from .translation import start_translation
 
 
 class GenerateWidget(CheckpointInput, QWidget):
-    """Draw samples from a trained model into layers that line up with the real scans.
+    """Draw samples from a trained model into layers that line up with the real scans, or
+    translate an image layer with a translation run (``translate``).
 
     Parameters
     ----------
     napari_viewer : napari.Viewer
         Injected by napari when the widget is docked.
     """
+
+    families = ("gan", "translate")
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -54,6 +59,11 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.seed = QSpinBox(minimum=0, maximum=2**31 - 1, value=0)
         self.reference = QComboBox()
         self.reference.setToolTip("generated layers take this layer's position and slice spacing")
+        self.reference_label = QLabel("reference layer")
+        self.translate_btn = QPushButton("Translate layer")
+        self.translate_btn.setToolTip(
+            "the chosen image layer in the run's target contrast, as a new layer on its grid"
+        )
         self.generate_btn = QPushButton("Generate")
         self.swap_btn = QPushButton("Condition swap")
         self.swap_btn.setToolTip("one seed rendered under every condition, stacked on a new axis")
@@ -71,6 +81,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.condition.currentTextChanged.connect(self._match_reference)
         self.generate_btn.clicked.connect(self.generate)
         self.swap_btn.clicked.connect(self.condition_swap)
+        self.translate_btn.clicked.connect(self.translate)
         self.save_btn.clicked.connect(self._save_dialog)
         self.export_btn.clicked.connect(lambda: open_export_dialog(self))
         events = napari_viewer.layers.events
@@ -90,11 +101,12 @@ class GenerateWidget(CheckpointInput, QWidget):
         form.addRow("samples", self.n)
         form.addRow("condition", self.condition)
         form.addRow("seed", self.seed)
-        form.addRow("reference layer", self.reference)
+        form.addRow(self.reference_label, self.reference)
         layout.addLayout(form)
         row = QHBoxLayout()
         row.addWidget(self.generate_btn)
         row.addWidget(self.swap_btn)
+        row.addWidget(self.translate_btn)
         row.addWidget(self.cancel_btn)
         layout.addLayout(row)
         layout.addWidget(self.progress)
@@ -107,9 +119,17 @@ class GenerateWidget(CheckpointInput, QWidget):
         layout.addStretch(1)
 
     # ------------------------------------------------------------------ model
-    def _loaded(self, sampler: Sampler) -> None:
+    @property
+    def translating(self) -> bool:
+        """A translation run is loaded (an image layer in, its translation out)."""
+        return self.sampler is not None and self.sampler.config.family == "translate"
+
+    def _loaded(self, sampler: Sampler | Translator) -> None:
         self.condition.clear()
-        self.condition.addItems(sampler.class_names)
+        if not self.translating:
+            self.condition.addItems(sampler.class_names)
+        label = "layer to translate" if self.translating else "reference layer"
+        self.reference_label.setText(label)
         self._update_buttons()
         self._update_flag()
 
@@ -122,7 +142,7 @@ class GenerateWidget(CheckpointInput, QWidget):
     def generate(self) -> bool:
         """Sample ``n`` images of the chosen condition in the background; they arrive as a new
         image layer (``last_layer``). False if nothing started."""
-        if not self._can_run():
+        if not self._can_run() or not self._gan_only("sample"):
             return False
         self._warn_if_flagged(self.sampler.path)
         sampler, n, seed = self.sampler, self.n.value(), self.seed.value()
@@ -139,7 +159,7 @@ class GenerateWidget(CheckpointInput, QWidget):
     def condition_swap(self) -> bool:
         """Render one seed under every condition in the background: a layer with a leading
         condition axis (``last_layer``). False if nothing started."""
-        if not self._can_run():
+        if not self._can_run() or not self._gan_only("sample"):
             return False
         self._warn_if_flagged(self.sampler.path)
         sampler, seed, ref = self.sampler, self.seed.value(), self.reference_layer()
@@ -149,6 +169,11 @@ class GenerateWidget(CheckpointInput, QWidget):
 
         self._start(swap_job, (sampler, seed), 0, "Condition swap", done)
         return True
+
+    def translate(self) -> bool:
+        """Translate the chosen image layer in the background; the result arrives as a new layer
+        on the same grid (``last_layer``). False (and a notification) if nothing started."""
+        return self._can_run() and start_translation(self, self.reference_layer())
 
     def cancel(self) -> None:
         """Stop the running sampling job after its current chunk."""
@@ -166,7 +191,14 @@ class GenerateWidget(CheckpointInput, QWidget):
             return False
         return self.job is None
 
-    def _start(self, job, args, total: int, desc: str, done) -> None:
+    def _gan_only(self, what: str) -> bool:
+        if self.translating:
+            show_error(f"Cannot {what}: this is a translation run; use Translate layer")
+            return False
+        return True
+
+    def _start(self, job, args, total: int, desc: str, done, unit: str = "images") -> None:
+        self.progress.setFormat(f"%v / %m {unit}")
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.progress.setVisible(total > 0)
@@ -245,11 +277,16 @@ class GenerateWidget(CheckpointInput, QWidget):
 
     def _update_buttons(self) -> None:
         ok = self.sampler is not None and self.job is None
+        gan = ok and not self.translating
         self.cancel_btn.setEnabled(self.job is not None)
-        self.generate_btn.setEnabled(ok)
-        self.export_btn.setEnabled(ok)
-        self.swap_btn.setEnabled(ok and self.sampler.conditional)
-        self.condition.setEnabled(ok and self.sampler.conditional)
+        self.generate_btn.setEnabled(gan)
+        self.export_btn.setEnabled(gan)
+        self.swap_btn.setEnabled(gan and self.sampler.conditional)
+        self.condition.setEnabled(gan and self.sampler.conditional)
+        for w in (self.n, self.seed):
+            w.setEnabled(not self.translating)
+        self.translate_btn.setVisible(self.translating)
+        self.translate_btn.setEnabled(ok)
         self.save_btn.setEnabled(self.save_target.count() > 0)
 
 
