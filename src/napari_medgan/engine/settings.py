@@ -39,7 +39,7 @@ DISCRIMINATORS = ("batchnorm", "projection")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SIZES = (32, 64, 128, 256)
 MAX_HOLDOUT_SLABS = 8  # held-out slabs per single-scan condition (TrainConfig.holdout_slabs)
-GROUPS = ("basic", "advanced", "")  # "": not in the Train widget
+GROUPS = ("model", "basic", "advanced", "")  # "": not in the Train widget
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class Setting:
     resume_changeable
         Whether a resumed run may change it (it does not change what the networks learn).
     group
-        Where the Train widget shows it: ``"basic"``, ``"advanced"`` (the collapsed Advanced
-        settings) or ``""`` (not in the widget).
+        Where the Train widget shows it: ``"model"`` (the model choice at the top of the dock),
+        ``"basic"``, ``"advanced"`` (the collapsed Advanced settings) or ``""`` (not in it).
     recipe
         Decided by a preset (``config.preset``); the rest stay the user's.
     option, metavar, cli_note
@@ -200,7 +200,7 @@ _UNIT = {"minimum": 0.0, "maximum": 1.0}  # a probability-like number in [0, 1)
 _GAN = ("gan",)
 SETTINGS: tuple[Setting, ...] = (
     S("family", str, "gan", "model family: gan = noise (+ condition) -> scan; translate = a "
-      "source scan -> the same slices in a target contrast", choices=FAMILIES, group="",
+      "source scan -> the same slices in a target contrast", choices=FAMILIES, group="model",
       option="--family"),
     S("size", int, 64, "training resolution in pixels (square); slices keep their aspect ratio",
       choices=SIZES, group="basic", recipe=True, option="--size"),
@@ -223,7 +223,7 @@ SETTINGS: tuple[Setting, ...] = (
       "game) or hinge", choices=LOSSES, group="basic", recipe=True, option="--loss"),
     S("l1_weight", float, 100.0, "weight of the L1 distance to the target beside the adversarial "
       "loss, pix2pix's 100; 0: the adversarial loss alone", minimum=0.0,
-      families=("translate",), group="", option="--l1-weight"),
+      families=("translate",), group="advanced", option="--l1-weight"),
     S("r1_gamma", float, 0.0, "R1 gradient penalty weight on real images; 0 disables it",
       minimum=0.0, recipe=True, option="--r1"),
     S("r1_every", int, 16, "lazy R1: apply it every this many steps, its weight scaled to match",
