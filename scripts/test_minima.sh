@@ -28,15 +28,15 @@ for key in sys.argv[2:]:
 PYEOF
 }
 pins=$(floors core samples)
-tests=(tests/test_engine_*.py tests/io/test_io_nifti.py tests/io/test_io_dicom.py
-       tests/io/test_io_nrrd.py tests/io/test_io_synthetic.py tests/test_cli.py
-       tests/test_run_folder.py tests/test_metrics_unit.py)
+tests=(tests/engine/test_engine_*.py tests/io/test_io_nifti.py tests/io/test_io_dicom.py
+       tests/io/test_io_nrrd.py tests/io/test_io_synthetic.py tests/cli/test_cli.py
+       tests/engine/test_run_folder.py tests/engine/metrics/test_metrics_unit.py tests/test_layers_import.py)
 marks=(-m "not gui")
 if [ "${MINIMA_GUI:-0}" = 1 ]; then
     pins="$pins $(floors gui) pytest-qt pytest-xvfb npe2"
     tests+=(tests/widgets/train/test_widget_train.py tests/widgets/train/test_widget_resume.py
             tests/widgets/generate/test_widget_generate.py tests/napari_glue tests/io/test_io_labels.py
-            tests/io/test_io_placement.py tests/test_sample_data.py)
+            tests/io/test_io_placement.py tests/napari_glue/test_sample_data.py)
     marks=()
 fi
 echo "lowest allowed versions: $(echo $pins | tr '\n' ' ')"

@@ -93,10 +93,10 @@ def notes(monkeypatch):
 def mni_slabs():
     """The demo's kind of split (two held-out slabs per template with a gap) at 32 px."""
     import torch
+    from test_metrics_mni import mni_dataset
 
     from napari_medgan.engine.holdout import split_dataset
     from napari_medgan.engine.metrics import prepare_reference
-    from test_metrics_mni import mni_dataset
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -49,7 +49,7 @@ def dock(make_napari_viewer, add_mni, translation_run):
 
 
 def test_translation_run_offers_translate_only(dock, notes):
-    viewer, widget = dock
+    _viewer, widget = dock
     assert widget.translating and "translation T1 → GM" in widget.info.text()
     assert widget.translate_btn.isVisibleTo(widget) and widget.translate_btn.isEnabled()
     assert not widget.generate_btn.isEnabled() and not widget.swap_btn.isEnabled()

@@ -5,10 +5,10 @@ the verbatim training slices."""
 from __future__ import annotations
 
 import numpy as np
+from test_metrics_mni import untrained_samples
 
 from napari_medgan.engine.metrics import prepare_reference, score
 from napari_medgan.engine.metrics.report import per_condition_line
-from test_metrics_mni import untrained_samples
 
 NAMES = ("T1", "GM", "WM")
 

@@ -57,7 +57,8 @@ def test_a_loop_left_open_at_exit_saves_its_steps_and_exits_cleanly(tmp_path):
     import sys
     from pathlib import Path
 
-    script = EXIT_SCRIPT.format(tests=str(Path(__file__).parent), out=str(tmp_path / "run"))
+    tests = str(Path(__file__).resolve().parents[1])
+    script = EXIT_SCRIPT.format(tests=tests, out=str(tmp_path / "run"))
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )

@@ -15,7 +15,7 @@ from napari_medgan.engine.config import FAMILIES
 from napari_medgan.engine.families import FAMILIES as REGISTERED
 from napari_medgan.engine.families import family_of, get_family
 
-RELEASE_RUN = Path(__file__).parent / "data" / "release_gan_run"
+RELEASE_RUN = Path(__file__).resolve().parents[1] / "data" / "release_gan_run"
 
 
 def test_every_config_family_is_registered():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_metrics_mni import untrained_samples
 
 from napari_medgan.engine.metrics import score
 from napari_medgan.engine.metrics.coverage import (
@@ -16,7 +17,6 @@ from napari_medgan.engine.metrics.coverage import (
     kth_radius,
     pairwise_distances,
 )
-from test_metrics_mni import untrained_samples
 
 
 # ----------------------------------------------------------------- the pure function

@@ -28,7 +28,7 @@ print(json.dumps({{"sha": net.sha256, "threads": torch.get_num_threads()}}))
 
 
 def _build(threads: int) -> dict:
-    code = BUILD.format(threads=threads, tests=str(Path(__file__).parent))
+    code = BUILD.format(threads=threads, tests=str(Path(__file__).resolve().parents[2]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -160,7 +160,7 @@ def test_resume_refuses_a_recipe_change(tmp_path, capsys):
 def test_settings_table_in_docs_lists_every_field_with_a_real_option():
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| `")]
     names = [cells[0].strip().strip("`") for cells in rows]
     assert names == list(settable())  # every setting, in TrainConfig's order

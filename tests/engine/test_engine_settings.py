@@ -27,7 +27,7 @@ from napari_medgan.engine.settings import (
     with_table,
 )
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 RANGED = [s for s in SETTINGS if s.minimum is not None or s.maximum is not None]
 
 
