@@ -113,7 +113,7 @@ def test_exact_resume(tmp_path, dataset):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert torch.equal(one_go._gen.get_state(), second._gen.get_state())
+    assert torch.equal(one_go.rng.get_state(), second.rng.get_state())
 
 
 def test_pause_and_stop_from_another_thread(tmp_path, dataset):

@@ -220,7 +220,7 @@ class ConditionalBatchNorm(nn.Module):
         return x * gain[:, :, None, None] + bias[:, :, None, None]
 
 
-class FastGenerator(nn.Module):
+class DCGANGenerator(nn.Module):
     """DCGAN-layout generator with class-conditional BatchNorm; see the module docstring."""
 
     def __init__(
@@ -266,7 +266,7 @@ class FastGenerator(nn.Module):
         return torch.tanh(self.to_image(h))
 
 
-class FastDiscriminator(nn.Module):
+class DCGANProjectionDiscriminator(nn.Module):
     """DCGAN-layout discriminator: minibatch stddev, class projection, optional spectral norm."""
 
     def __init__(
@@ -305,7 +305,7 @@ class BatchNormDiscriminator(nn.Module):
     Real and fake batches go through it separately, so its BatchNorm sees a batch of only one
     kind: a batch of fakes that all look alike has statistics no real batch has. With it, the
     generators here stay as varied as real slices at 64 px where the projection discriminator
-    (:class:`FastDiscriminator`) let them collapse to one image per condition
+    (:class:`DCGANProjectionDiscriminator`) let them collapse to one image per condition
     (docs/quality.md).
     """
 
@@ -353,7 +353,7 @@ def build_generator(
 ) -> nn.Module:
     """The generator of architecture ``arch`` (see :data:`ARCHS`) and ``class_input``."""
     if arch == "dcgan":
-        return FastGenerator(z_dim, size, num_classes, base_channels, max_channels, class_input)
+        return DCGANGenerator(z_dim, size, num_classes, base_channels, max_channels, class_input)
     if arch == "upconv":
         return Generator(z_dim, size, num_classes, base_channels, max_channels, class_input)
     raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
@@ -381,5 +381,6 @@ def build_models(
     if discriminator != "projection":
         raise ValueError(f"unknown discriminator {discriminator!r}")
     if arch == "dcgan":
-        return g, FastDiscriminator(size, num_classes, base_channels, max_channels, spectral)
+        d = DCGANProjectionDiscriminator(size, num_classes, base_channels, max_channels, spectral)
+        return g, d
     return g, Discriminator(size, num_classes, base_channels, max_channels)

@@ -138,6 +138,11 @@ class Trainer:
 
     Attributes
     ----------
+    family : Family
+        The model family (``engine.families``) that supplies networks, update and preview.
+    rng : torch.Generator
+        The run's one random-number stream on the device (batches, latents, augmentation);
+        saved with every checkpoint, so resume is exact.
     split : HoldoutSplit
         The held-out split (stored in every checkpoint).
     train_set, heldout_set : SliceDataset, SliceDataset or None
@@ -189,8 +194,8 @@ class Trainer:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
-        # one generator on the training device: batches, latents and augmentation are drawn there
-        self._gen = torch.Generator(device=self.device).manual_seed(config.seed)
+        # one random-number stream on the training device: batches, latents and augmentation
+        self.rng = torch.Generator(device=self.device).manual_seed(config.seed)
         with torch.random.fork_rng(devices=[]):  # weights from the run's seed; global RNG kept
             torch.manual_seed(config.seed)
             self._build_networks(dataset)
@@ -416,7 +421,7 @@ class Trainer:
                 "D": self.D.state_dict(),
             },
             optimizers={"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
-            rng_state=self._gen.get_state(),
+            rng_state=self.rng.get_state(),
             extra={
                 "heldout": self._heldout_record(),
                 "inputs": self._inputs,
@@ -452,7 +457,7 @@ class Trainer:
         except (KeyError, RuntimeError) as exc:
             raise CheckpointError(f"cannot resume from {ckpt.path}: {exc}") from None
         if ckpt.rng_state is not None:
-            self._gen.set_state(ckpt.rng_state)
+            self.rng.set_state(ckpt.rng_state)
         if "ada" in ckpt.extra:
             self.ada.load_state_dict(ckpt.extra["ada"])
         self.step = ckpt.step

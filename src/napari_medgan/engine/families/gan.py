@@ -32,13 +32,13 @@ PREVIEW_LATENTS = 4
 
 
 def _batch(t: Trainer, b: int) -> tuple[torch.Tensor, torch.Tensor]:
-    idx = torch.randint(0, t.images.shape[0], (b,), generator=t._gen, device=t._gen.device)
+    idx = torch.randint(0, t.images.shape[0], (b,), generator=t.rng, device=t.rng.device)
     idx = idx.to(t.device)
     return t.images[idx], t.labels[idx]
 
 
 def _latents(t: Trainer, b: int) -> torch.Tensor:
-    z = torch.randn(b, t.config.z_dim, generator=t._gen, device=t._gen.device)
+    z = torch.randn(b, t.config.z_dim, generator=t.rng, device=t.rng.device)
     return z.to(t.device)
 
 
@@ -62,12 +62,12 @@ def gan_step(t: Trainer) -> torch.Tensor:
     fake = _layout(fake_g.detach().float(), t)
     # discriminator step
     r1_now = cfg.r1_gamma > 0 and t.step % cfg.r1_every == 0
-    real_in = augment(real, cfg.augment, t._gen, ada.p)
+    real_in = augment(real, cfg.augment, t.rng, ada.p)
     if r1_now:
         real_in = real_in.detach().requires_grad_(True)
     with autocast(dev, t.precision, enabled=not r1_now):
         real_logits = t.D(real_in, y).float()
-        fake_logits = t.D(augment(fake, cfg.augment, t._gen, ada.p), y).float()
+        fake_logits = t.D(augment(fake, cfg.augment, t.rng, ada.p), y).float()
         loss_d = d_loss(real_logits, fake_logits, cfg.loss)
     if r1_now:
         loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
@@ -78,7 +78,7 @@ def gan_step(t: Trainer) -> torch.Tensor:
     # generator step
     t.D.requires_grad_(False)
     with autocast(dev, t.precision):
-        fake_in = augment(_layout(fake_g.float(), t), cfg.augment, t._gen, ada.p)
+        fake_in = augment(_layout(fake_g.float(), t), cfg.augment, t.rng, ada.p)
         loss_g = g_loss(t.D(fake_in, y).float(), cfg.loss)
     t.opt_g.zero_grad(set_to_none=True)
     t.scaler.scale(loss_g).backward()

@@ -116,11 +116,11 @@ def translate_step(t: Trainer) -> torch.Tensor:
     """One D and one G update on a batch of pairs; the values of ``loss_names``."""
     cfg, dev, ada = t.config, t.device, t.ada
     b = cfg.batch_size
-    idx = torch.randint(0, t.images.shape[0], (b,), generator=t._gen, device=t._gen.device)
+    idx = torch.randint(0, t.images.shape[0], (b,), generator=t.rng, device=t.rng.device)
     pair = t.images[idx.to(t.device)]
     geometric = tuple(op for op in cfg.augment if op in GEOMETRIC)
     d_only = tuple(op for op in cfg.augment if op not in GEOMETRIC)
-    pair = augment(pair, geometric, t._gen, ada.p)  # one transform for both images of a pair
+    pair = augment(pair, geometric, t.rng, ada.p)  # one transform for both images of a pair
     source, target = pair[:, :1], pair[:, 1:]
     t.G.train()
     t.D.train()
@@ -128,10 +128,10 @@ def translate_step(t: Trainer) -> torch.Tensor:
         fake_g = t.G(source)
     fake = fake_g.detach().float()
     r1_now = cfg.r1_gamma > 0 and t.step % cfg.r1_every == 0
-    real_in = augment(torch.cat([source, target], 1), d_only, t._gen, ada.p)
+    real_in = augment(torch.cat([source, target], 1), d_only, t.rng, ada.p)
     if r1_now:
         real_in = real_in.detach().requires_grad_(True)
-    fake_in = augment(torch.cat([source, fake], 1), d_only, t._gen, ada.p)
+    fake_in = augment(torch.cat([source, fake], 1), d_only, t.rng, ada.p)
     with autocast(dev, t.precision, enabled=not r1_now):
         real_logits = t.D(real_in[:, :1], real_in[:, 1:]).float()
         fake_logits = t.D(fake_in[:, :1], fake_in[:, 1:]).float()
@@ -144,7 +144,7 @@ def translate_step(t: Trainer) -> torch.Tensor:
     ada.observe(real_logits, t.step + 1)
     t.D.requires_grad_(False)
     with autocast(dev, t.precision):
-        fake_in = augment(torch.cat([source, fake_g.float()], 1), d_only, t._gen, ada.p)
+        fake_in = augment(torch.cat([source, fake_g.float()], 1), d_only, t.rng, ada.p)
         adversarial = g_loss(t.D(fake_in[:, :1], fake_in[:, 1:]).float(), cfg.loss)
         l1 = (fake_g.float() - target).abs().mean()
         loss_g = adversarial + cfg.l1_weight * l1
