@@ -11,22 +11,8 @@ held-out ones: what a generator reproducing the training distribution would scor
 count. It is a reference line, not a target: a score far below it on tiny held-out sets is
 noise or luck.
 
-This is a model-selection signal, not an evaluation: the held-out slices pick the checkpoint,
-so a report that scores the chosen checkpoint on the same slices is slightly optimistic
-(``napari-medgan evaluate`` says how it scores).
-
-Cost, measured by ``benchmarks/bench_heldout_score.py`` (demo CPU settings: MNI152 T1/GM/WM at
-2 mm, 32 px, batch 32, 16 base channels; 41 held-out slices; 1 thread; CPU time of the process,
-both measured in the same run, machine load 17.8 on 2 cores): one score 95 ms against 154 ms per
-training step, i.e. 0.25 % of training time at the default ``score_every=250``. A new best also
-writes a checkpoint (the same cost as a periodic one).
-
-Is it signal or noise? On the same data and settings (seed 0, 1 thread, load ~11), the untrained
-generator scores 0.94 and the training-vs-held-out baseline 0.24; scored every 100 steps over
-1200 steps the score went 0.42, 0.32, 0.32, 0.34, 0.32, 0.36, 0.37, 0.41, 0.33, 0.33, 0.30, 0.39
-(best at step 1100). Re-drawing the latents of one checkpoint (step 400, 8 latent sets) moves it
-by a standard deviation of only 0.004 (0.003 with 4x as many samples), so the step-to-step
-changes are the model's own oscillation, not sampling noise, and matched counts suffice.
+This is a model-selection signal, not an evaluation (``napari-medgan evaluate`` scores a run);
+its cost and noise are measured in docs/evaluation.md ("The held-out score during training").
 """
 
 from __future__ import annotations
