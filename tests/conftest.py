@@ -8,10 +8,7 @@ import importlib
 import numpy as np
 import pytest
 
-SMALL_CONFIG = dict(
-    size=32, batch_size=8, base_channels=8, max_channels=32, z_dim=16, augment=(),
-    preview_every=0, checkpoint_every=0, device="cpu",
-)  # fmt: skip
+from engine_fixtures import SMALL_CONFIG
 
 
 @pytest.fixture(scope="session")

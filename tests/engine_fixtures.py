@@ -8,6 +8,12 @@ import numpy as np
 
 from napari_medgan.engine import TrainConfig, Volume
 
+#: The one small network of the test suite (``small_config`` in conftest, ``tiny_config``).
+SMALL_CONFIG = dict(
+    size=32, batch_size=8, base_channels=8, max_channels=32, z_dim=16, augment=(),
+    preview_every=0, checkpoint_every=0, device="cpu",
+)  # fmt: skip
+
 
 @functools.lru_cache(maxsize=1)
 def mni_arrays() -> tuple[tuple[str, np.ndarray, tuple[float, ...]], ...]:
@@ -29,20 +35,14 @@ def mni_volumes(conditional: bool = True) -> list[Volume]:
 
 
 def tiny_config(out_dir, **changes) -> TrainConfig:
-    """A network small enough for tests on 2 CPU cores."""
+    """:data:`SMALL_CONFIG` with the latent, augmentation, steps and previews the engine tests
+    were tuned with."""
     base = TrainConfig(
-        size=32,
-        steps=12,
-        batch_size=8,
-        base_channels=8,
-        max_channels=32,
-        z_dim=32,
-        preview_every=5,
-        checkpoint_every=0,
-        device="cpu",
-        seed=3,
-        out_dir=str(out_dir),
-    )
+        **{
+            **SMALL_CONFIG, "z_dim": 32, "augment": TrainConfig().augment, "steps": 12,
+            "preview_every": 5, "seed": 3, "out_dir": str(out_dir),
+        }
+    )  # fmt: skip
     return base.replace(**changes)
 
 
