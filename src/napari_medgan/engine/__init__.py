@@ -2,6 +2,12 @@
 
 Nothing here imports Qt or napari, so the same code serves the GUI, the CLI, tests without a
 display and headless multi-GPU runs.
+
+Words used in names: *holdout* is the act and its settings (``holdout``, ``HoldoutSplit``:
+which slices are kept from training); *held-out* (``heldout_*``) describes those slices and what
+is measured on them (``heldout_set``, ``heldout_score``). A *generator* is always a network; the
+trainer's random-number stream is ``rng``. A model *family* (``families``) is one kind of model
+behind the shared training loop.
 """
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
