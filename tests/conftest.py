@@ -66,7 +66,8 @@ def train_tiny_run(mni_small, small_config):
 
 
 NOTIFYING = (  # the dock modules that show napari notifications
-    "train.widget", "train.feedback", "train.cohort_input", "generate.widget", "generate.saving",
+    "train.widget", "train.feedback", "train.cohort_input", "train.pair_input", "generate.widget",
+    "generate.saving",
     "generate.export_dataset", "generate.translation", "evaluate.widget", "evaluate.panel",
 )  # fmt: skip
 

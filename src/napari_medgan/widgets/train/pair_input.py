@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from napari.layers import Image
+from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 
-from napari_medgan.engine import DataError, Volume
+from napari_medgan.engine import ConfigError, DataError, Volume
 from napari_medgan.engine.families.translate.pairs import check_pair
 
 from ..common.layers import Choice, to_volumes
@@ -68,3 +69,27 @@ class PairInput(QWidget):
         )
         check_pair(source, target)
         return source, target
+
+
+def show_family(dock, name: str) -> None:
+    """Show the Train dock's inputs for family ``name`` (and select it in the model choice)."""
+    index = dock.family.findData(name)
+    if index >= 0 and index != dock.family.currentIndex():
+        dock.family.blockSignals(True)
+        dock.family.setCurrentIndex(index)
+        dock.family.blockSignals(False)
+    dock.gan_inputs.setVisible(name == "gan")
+    dock.pairs.setVisible(name == "translate")
+
+
+def start_translation(dock) -> bool:
+    """Start a translation run from the dock's source and target layers; False (and a
+    notification naming the problem) when the pair or the settings cannot train."""
+    try:
+        pair = dock.pairs.pair()
+        dock.settings.config.validate()
+    except (DataError, ConfigError) as exc:
+        show_error(f"Cannot start training: {exc}")
+        return False
+    dock.feedback.source = dock.viewer.layers[dock.pairs.source.currentText()]
+    return dock._launch([], pairs=[pair])

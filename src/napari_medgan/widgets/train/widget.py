@@ -38,7 +38,7 @@ from ..common.layers import check_conditions, fill_mask_combo, to_volumes
 from ..common.layout import scrolled
 from .cohort_input import CohortInput
 from .feedback import TrainFeedback
-from .pair_input import FAMILY_CHOICES, PairInput
+from .pair_input import FAMILY_CHOICES, PairInput, show_family, start_translation
 from .run_folder import RunFolder, check_resume
 from .settings import TrainSettings
 from .state import TrainState
@@ -162,30 +162,14 @@ class TrainWidget(QWidget):
         return self._launch(volumes)
 
     def _start_translation(self) -> bool:
-        """Train a translation from the chosen source and target layers."""
-        try:
-            pair = self.pairs.pair()
-            self.settings.config.validate()
-        except (DataError, ConfigError) as exc:
-            show_error(f"Cannot start training: {exc}")
-            return False
-        self.feedback.source = self.viewer.layers[self.pairs.source.currentText()]
-        return self._launch([], pairs=[pair])
+        return start_translation(self)
 
     def _on_family(self, _index: int) -> None:
         """A family was picked: its recipe fills the settings and its inputs show."""
-        name = self.family.currentData()
-        self.settings.set_family(name)
-        self._show_family(name)
+        self.settings.set_family(self.family.currentData())
 
     def _show_family(self, name: str) -> None:
-        index = self.family.findData(name)
-        if index >= 0 and index != self.family.currentIndex():
-            self.family.blockSignals(True)
-            self.family.setCurrentIndex(index)
-            self.family.blockSignals(False)
-        self.gan_inputs.setVisible(name == "gan")
-        self.pairs.setVisible(name == "translate")
+        show_family(self, name)
 
     def _start_cohort(self) -> bool:
         """Prepare the cohort's slices in the background, then train on them."""
