@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         image.data, tuple(image.spacing), modality=image.modality, name=image.name,
         origin=tuple(image.origin),
     )  # fmt: skip
+    translator.check_input(volume)  # other units or modality: one line, before any output
     bar = tqdm(total=0, unit="slice", disable=args.quiet, file=sys.stderr, desc="translating")
 
     def progress(done: int, total: int) -> None:
