@@ -10,12 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
 from .config import TrainConfig
 from .data import UNCONDITIONAL, IntensityTransform, SliceGeometry, to_native
 from .devices import resolve_device
-from .families import require_family
 from .models import Generator, build_generator
+from .trained import load_generator
 
 UNITS = ("model", "scan", "native")
 
@@ -54,28 +53,10 @@ class Sampler:
         A run folder gives its ``best`` checkpoint (best held-out score) when it has one, else
         its ``latest``; ``prefer="latest"`` always takes the newest.
         """
-        ckpt = load_checkpoint(path, with_training_state=False, prefer=prefer)
-        require_family(ckpt.config, "gan", "sample from noise", where=str(path))
-        try:
-            config = TrainConfig.from_dict(ckpt.config)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{ckpt.path}: bad config in checkpoint ({exc})") from None
-        meta = ckpt.meta
-        n_cls = len(meta["class_names"]) if meta["conditional"] else 1
-        g = build_generator(
-            config.arch,
-            config.size,
-            n_cls,
-            config.z_dim,
-            config.base_channels,
-            config.max_channels,
-            config.class_input,
+        ckpt, config, g = load_generator(
+            path, "gan", "sample from noise", _empty_generator, use_ema, prefer
         )
-        key = "G_ema" if use_ema and "G_ema" in ckpt.models else "G"
-        try:
-            g.load_state_dict(ckpt.models[key])
-        except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{ckpt.path}: generator weights do not fit ({exc})") from None
+        meta = ckpt.meta
         sampler = cls.from_generator(g, meta, config, device=device)
         sampler.step, sampler.path = ckpt.step, ckpt.path
         return sampler
@@ -178,3 +159,16 @@ class Sampler:
         if units == "native":
             images = to_native(images, self.geometry[name])
         return images.astype(np.float32)
+
+
+def _empty_generator(config: TrainConfig, meta: dict[str, Any]) -> Generator:
+    n_cls = len(meta["class_names"]) if meta["conditional"] else 1
+    return build_generator(
+        config.arch,
+        config.size,
+        n_cls,
+        config.z_dim,
+        config.base_channels,
+        config.max_channels,
+        config.class_input,
+    )

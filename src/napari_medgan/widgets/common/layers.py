@@ -108,6 +108,20 @@ def world_extent(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     return ext[0], ext[1]
 
 
+def refill(combo, names: Sequence[str], fallback: int | None = None) -> None:
+    """Offer ``names`` in ``combo`` without emitting signals; keep the current choice when it is
+    still offered, else select ``fallback`` (an index; None: Qt's own choice)."""
+    current = combo.currentText()
+    combo.blockSignals(True)
+    combo.clear()
+    combo.addItems(list(names))
+    if current in names:
+        combo.setCurrentText(current)
+    elif fallback is not None and 0 <= fallback < len(names):
+        combo.setCurrentIndex(fallback)
+    combo.blockSignals(False)
+
+
 def fill_mask_combo(combo, layers) -> None:
     """List the Labels layers in ``combo`` (data: layer name), keeping the current choice."""
     current = combo.currentData()

@@ -23,6 +23,7 @@ from napari_medgan.engine.families.translate.infer import Translator
 from napari_medgan.napari_glue.session import memorization
 
 from ..common.jobs import thread_job
+from ..common.layers import refill
 from ..common.output_layers import GENERATED_KEY, sample_layer, swap_layer
 from ..common.path_field import CheckpointInput, connect_while_alive
 from .export_dataset import open_export_dialog
@@ -263,16 +264,8 @@ class GenerateWidget(CheckpointInput, QWidget):
         images = [lay for lay in self.viewer.layers if isinstance(lay, Image)]
         real = [lay.name for lay in images if not _ours(lay)]
         generated = [lay.name for lay in images if lay.metadata.get(GENERATED_KEY)]
-        for combo, names in ((self.reference, real), (self.save_target, generated)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            if current in names:
-                combo.setCurrentText(current)
-            elif combo is self.save_target and names:
-                combo.setCurrentIndex(len(names) - 1)
-            combo.blockSignals(False)
+        refill(self.reference, real)
+        refill(self.save_target, generated, fallback=len(generated) - 1)  # the newest
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -9,7 +9,7 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QWidget
 from napari_medgan.engine import ConfigError, DataError, Volume
 from napari_medgan.engine.families.translate.pairs import check_pair
 
-from ..common.layers import Choice, to_volumes
+from ..common.layers import Choice, refill, to_volumes
 
 FAMILY_CHOICES = (
     ("GAN / conditional GAN: noise (+ condition) → scan", "gan"),
@@ -47,15 +47,7 @@ class PairInput(QWidget):
             if isinstance(lay, Image) and not lay.metadata.get("medgan_preview")
         ]
         for k, combo in enumerate((self.source, self.target)):
-            current = combo.currentText()
-            combo.blockSignals(True)
-            combo.clear()
-            combo.addItems(names)
-            if current in names:
-                combo.setCurrentText(current)
-            elif len(names) > k:
-                combo.setCurrentIndex(k)  # a fresh form offers two different layers
-            combo.blockSignals(False)
+            refill(combo, names, fallback=k)  # a fresh form offers two different layers
 
     def pair(self) -> tuple[Volume, Volume]:
         """The chosen (source, target) as volumes; :class:`DataError` naming what is wrong."""

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...checkpoint import CheckpointError, load_checkpoint
 from ...config import TrainConfig
 from ...data import IntensityTransform, Volume, resize_pad, to_native, volume_slices
 from ...devices import resolve_device
-from .. import FamilyError, require_family
+from ...trained import load_generator
+from .. import FamilyError
 from .networks import UNetGenerator
 from .pairs import SOURCE, TARGET
 
@@ -42,18 +42,11 @@ class Translator:
         cls, path: str | Path, device: str = "cpu", use_ema: bool = True, prefer: str = "best"
     ) -> Translator:
         """Load a run folder (its ``best`` checkpoint, else ``latest``) or a checkpoint folder."""
-        ckpt = load_checkpoint(path, with_training_state=False, prefer=prefer)
-        require_family(ckpt.config, "translate", "translate a scan", where=str(path))
-        try:
-            config = TrainConfig.from_dict(ckpt.config)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{ckpt.path}: bad config in checkpoint ({exc})") from None
-        g = UNetGenerator(config.size, config.base_channels, config.max_channels)
-        key = "G_ema" if use_ema and "G_ema" in ckpt.models else "G"
-        try:
-            g.load_state_dict(ckpt.models[key])
-        except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{ckpt.path}: generator weights do not fit ({exc})") from None
+        ckpt, config, g = load_generator(
+            path, "translate", "translate a scan",
+            lambda cfg, _meta: UNetGenerator(cfg.size, cfg.base_channels, cfg.max_channels),
+            use_ema, prefer,
+        )  # fmt: skip
         meta = ckpt.meta
         dev = resolve_device(device)
         return cls(
