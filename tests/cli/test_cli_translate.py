@@ -62,6 +62,22 @@ def test_pairs_table_trains_the_same_way(scans, tmp_path, capsys):
     assert "T1 → WM pairs" in capsys.readouterr().err
 
 
+def test_pairs_folder_pairs_by_name(scans, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "pairs"
+    for side, name in (("source", "T1"), ("target", "GM")):
+        (folder / side).mkdir(parents=True)
+        shutil.copy(scans[name], folder / side / "subject1.nii.gz")
+    args = ["train", "--family", "translate", "--pairs", str(folder), "--steps", "2"]
+    assert main([*args, "--out", str(tmp_path / "run"), *TINY]) == 0
+    capsys.readouterr()
+    shutil.copy(scans["T1"], folder / "source" / "subject2.nii.gz")
+    assert main([*args, "--out", str(tmp_path / "run2"), *TINY]) == 2
+    line = one_error_line(capsys)
+    assert "no partner of the same name" in line and "subject2.nii.gz" in line
+
+
 def test_requests_of_the_other_family_are_refused(run, scans, tmp_path, capsys):
     out = tmp_path / "x.nii.gz"
     assert main(["generate", str(run), "--n", "2", "--out", str(out)]) == 2
@@ -75,7 +91,7 @@ def test_requests_of_the_other_family_are_refused(run, scans, tmp_path, capsys):
 
 
 def test_bad_translation_inputs_exit_2_and_write_nothing(run, scans, tmp_path, capsys):
-    name, data, spacing = mni_arrays()[1]
+    _name, data, spacing = mni_arrays()[1]
     moved = ImageData(data=data, spacing=spacing, origin=(0.0, 0.0, 0.0), name="GM")
     moved = str(write_nifti(tmp_path / "moved.nii.gz", moved))
     scaled = ImageData(data=mni_arrays()[0][1] * 1000, spacing=spacing, origin=ORIGIN, name="T1")

@@ -29,9 +29,10 @@ def add_pair_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pairs",
-        metavar="TABLE",
+        metavar="TABLE|DIR",
         help="translate: a CSV/TSV with source,target columns (and optionally group: scans of "
-        "one patient are held out together); relative paths are read from the table's folder",
+        "one patient are held out together; relative paths from the table's folder), or a "
+        "folder with source/ and target/ sub-folders whose scans pair up by name",
     )
 
 
@@ -43,7 +44,9 @@ def load_pairs(args: argparse.Namespace) -> list[tuple[Volume, Volume]]:
     """The pairs named by ``--source``/``--target`` or ``--pairs``; a :class:`CLIError` if none."""
     if args.pairs and (args.source or args.target):
         raise CLIError("give either --pairs TABLE or --source/--target, not both")
-    if args.pairs:
+    if args.pairs and Path(args.pairs).is_dir():
+        rows = _read_folder(Path(args.pairs))
+    elif args.pairs:
         rows = _read_table(Path(args.pairs))
     else:
         sources, targets = args.source or [], args.target or []
@@ -92,3 +95,26 @@ def _read_table(path: Path) -> list[tuple[str, str, str | None]]:
     if not rows:
         raise CLIError(f"{path}: the pairs table has no rows")
     return rows
+
+
+def _read_folder(folder: Path) -> list[tuple[str, str, str | None]]:
+    """``folder/source/NAME`` paired with ``folder/target/NAME`` (files or DICOM folders)."""
+    sides = {side: folder / side for side in ("source", "target")}
+    missing = [side for side, path in sides.items() if not path.is_dir()]
+    if missing:
+        raise CLIError(
+            f"{folder}: a pairs folder needs source/ and target/ sub-folders "
+            f"(missing: {', '.join(missing)})"
+        )
+    names = {side: {p.name for p in path.iterdir() if not p.name.startswith(".")}
+             for side, path in sides.items()}  # fmt: skip
+    unmatched = sorted(names["source"] ^ names["target"])
+    if unmatched:
+        raise CLIError(
+            f"{folder}: these scans have no partner of the same name in the other sub-folder: "
+            + ", ".join(unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
+        )
+    if not names["source"]:
+        raise CLIError(f"{folder}: source/ and target/ are empty")
+    return [(str(sides["source"] / n), str(sides["target"] / n), None)
+            for n in sorted(names["source"])]  # fmt: skip
