@@ -67,7 +67,7 @@ def test_declarations_are_well_formed():
 def test_recipe_keys_and_allowed_changes_are_derived():
     assert RECIPE_KEYS == tuple(s.name for s in SETTINGS if s.recipe)
     assert RECIPE_KEYS == (
-        "size", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "r1_gamma",
+        "size", "steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "loss", "crop", "r1_gamma",
         "r1_every", "augment", "augment_p", "ada_target", "arch", "class_input", "discriminator",
         "d_spectral_norm", "channels_last", "precision", "ema_decay", "z_dim", "base_channels",
         "max_channels",

@@ -115,3 +115,18 @@ def test_families_refuse_each_others_requests(tmp_path):
         Trainer(translate_config(tmp_path / "x"), gan)
     with pytest.raises(FamilyError, match="unknown model family"):
         get_family("diffusion")
+
+
+def test_crop_trains_on_windows_and_translates_whole_slices(tmp_path):
+    from napari_medgan.engine import ConfigError
+
+    ds = build_pairs([pair()], size=64)
+    cfg = translate_config(tmp_path, size=64, crop=32, steps=3, preview_every=3, score_every=3)
+    reports = train(cfg, ds)
+    assert reports[-1].preview.shape == (3, 4, 64, 64)  # previews and scores use whole slices
+    assert reports[-1].heldout_score is not None
+    translator = Translator.from_checkpoint(tmp_path)
+    src, _ = pair()
+    assert translator.translate(src).shape == src.data.shape
+    with pytest.raises(ConfigError, match="crop must be smaller than size"):
+        translate_config(tmp_path, size=32, crop=32).validate()

@@ -50,6 +50,7 @@ class TrainConfig:
     beta2: float = _spec("beta2")
     loss: str = _spec("loss")
     l1_weight: float = _spec("l1_weight")
+    crop: int = _spec("crop")
     r1_gamma: float = _spec("r1_gamma")
     r1_every: int = _spec("r1_every")
     augment: tuple[str, ...] = _spec("augment")
@@ -197,10 +198,11 @@ def translate_preset(name: str, size: int | None = None, device: str = "auto") -
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     gpu = name == "gpu"
-    size = size or (128 if gpu else 64)
+    size = size or 128
     return TrainConfig(
         family="translate",
         size=size,
+        crop=0 if gpu or size <= 64 else 64,
         steps=20000 if gpu else TRANSLATE_CPU_STEPS.get(size, 1500),
         batch_size=32 if gpu else 16,
         base_channels=64 if gpu else 32,
@@ -211,8 +213,9 @@ def translate_preset(name: str, size: int | None = None, device: str = "auto") -
     )
 
 
-#: Steps of the ``translate`` family's ``cpu`` preset per size (64 px: about 15 CPU-minutes).
-TRANSLATE_CPU_STEPS = {32: 4000, 64: 1500, 128: 400, 256: 100}
+#: Steps of the ``translate`` family's ``cpu`` preset per size (about 15 CPU-minutes; from 128 px
+#: up it trains on 64 px windows, so a step costs about what a 64 px step does).
+TRANSLATE_CPU_STEPS = {32: 4000, 64: 1500, 128: 1500, 256: 1200}
 
 #: Steps of the ``cpu`` preset per size (64 px: 800 steps took 673 s on a busy 2-core machine,
 #: the demo run of docs/quality.md; the others scaled from the measured throughput).
@@ -269,7 +272,14 @@ def _device_problem(config: TrainConfig) -> str | None:
 
 
 #: The checks beyond a setting's own range or choices, run after it (by :meth:`validate`).
+def _crop_problem(config: TrainConfig) -> str | None:
+    if config.crop and config.crop >= config.size:
+        return f"crop must be smaller than size ({config.crop} >= {config.size}); 0: whole slices"
+    return None
+
+
 CHECKS = {
+    "crop": _crop_problem,
     "ct_window": _window_problem,
     "max_channels": _widths_problem,
     "device": _device_problem,

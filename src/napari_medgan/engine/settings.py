@@ -224,6 +224,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("l1_weight", float, 100.0, "weight of the L1 distance to the target beside the adversarial "
       "loss, pix2pix's 100; 0: the adversarial loss alone", minimum=0.0,
       families=("translate",), group="advanced", option="--l1-weight"),
+    S("crop", int, 0, "train on random CROP x CROP windows of the size-px slices (one window for "
+      "source and target) and translate whole slices; 0: whole slices", choices=(0, 32, 64, 128),
+      families=("translate",), group="advanced", recipe=True),
     S("r1_gamma", float, 0.0, "R1 gradient penalty weight on real images; 0 disables it",
       minimum=0.0, recipe=True, option="--r1"),
     S("r1_every", int, 16, "lazy R1: apply it every this many steps, its weight scaled to match",

@@ -52,7 +52,7 @@ class TranslateFamily(Family):
             )
 
     def networks(self, config: TrainConfig, dataset: SliceDataset) -> tuple[nn.Module, nn.Module]:
-        g = UNetGenerator(config.size, config.base_channels, config.max_channels)
+        g = UNetGenerator(config.size, config.base_channels, config.max_channels, config.crop)
         return g, PatchDiscriminator(config.base_channels, config.max_channels)
 
     def prepare(self, t: Trainer) -> None:
@@ -118,6 +118,11 @@ def translate_step(t: Trainer) -> torch.Tensor:
     b = cfg.batch_size
     idx = torch.randint(0, t.images.shape[0], (b,), generator=t.rng, device=t.rng.device)
     pair = t.images[idx.to(t.device)]
+    if cfg.crop:  # one window for the whole batch, at full resolution
+        top, left = torch.randint(
+            0, cfg.size - cfg.crop + 1, (2,), generator=t.rng, device=t.rng.device
+        ).tolist()
+        pair = pair[:, :, top : top + cfg.crop, left : left + cfg.crop]
     geometric = tuple(op for op in cfg.augment if op in GEOMETRIC)
     d_only = tuple(op for op in cfg.augment if op not in GEOMETRIC)
     pair = augment(pair, geometric, t.rng, ada.p)  # one transform for both images of a pair

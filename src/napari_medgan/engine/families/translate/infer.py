@@ -44,7 +44,9 @@ class Translator:
         """Load a run folder (its ``best`` checkpoint, else ``latest``) or a checkpoint folder."""
         ckpt, config, g = load_generator(
             path, "translate", "translate a scan",
-            lambda cfg, _meta: UNetGenerator(cfg.size, cfg.base_channels, cfg.max_channels),
+            lambda cfg, _meta: UNetGenerator(
+                cfg.size, cfg.base_channels, cfg.max_channels, cfg.crop
+            ),
             use_ema, prefer,
         )  # fmt: skip
         meta = ckpt.meta

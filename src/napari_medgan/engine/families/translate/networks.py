@@ -29,15 +29,19 @@ def unet_levels(size: int) -> int:
 class UNetGenerator(nn.Module):
     """Source image ``(B, 1, S, S)`` → target image in [-1, 1] (pix2pix's U-Net layout).
 
+    Fully convolutional: trained on ``crop``-px windows it translates whole ``size``-px slices.
     Each level halves the resolution with a stride-2 convolution; the decoder upsamples
     (nearest + 3×3 convolution, no checkerboard) and joins the encoder's features of the same
     resolution, so the layout of the source reaches the output directly.
     """
 
-    def __init__(self, size: int, base_channels: int = 32, max_channels: int = 256) -> None:
+    def __init__(
+        self, size: int, base_channels: int = 32, max_channels: int = 256, crop: int = 0
+    ) -> None:
         super().__init__()
         self.size = int(size)
-        widths = [min(base_channels * 2**i, max_channels) for i in range(unet_levels(size) + 1)]
+        levels = unet_levels(min(size, crop) if crop else size)  # trained on crop-px windows
+        widths = [min(base_channels * 2**i, max_channels) for i in range(levels + 1)]
         self.stem = _conv_block(1, widths[0])
         self.down = nn.ModuleList(
             nn.Sequential(
