@@ -289,7 +289,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("keep_checkpoints", int, 2, "periodic checkpoints kept on disk (the newest)", minimum=1,
       resume_changeable=True),
     S("holdout", float, 0.2, "share of each condition's slices held out from training to score "
-      "the model: whole scans when a condition has several, else a slab with a gap; 0: none",
+      "the model: whole scans when a condition has several, else a slab with a gap; 0: none "
+      "(then quality and memorization cannot be told apart)",
       minimum=0.0, maximum=0.5, noun="a fraction", group="basic", option="--holdout",
       metavar="FRACTION"),
     S("holdout_slabs", int, 2, "held-out slabs per scan when a condition has a single scan, "

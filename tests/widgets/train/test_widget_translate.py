@@ -13,7 +13,9 @@ pytestmark = pytest.mark.gui
 def pick_translate(widget, small_config, folder, **changes):
     widget.family.setCurrentIndex(widget.family.findData("translate"))
     widget.settings.apply(
-        **small_config(family="translate", out_dir=str(folder / "run"), augment=(), **changes)
+        **small_config(
+            family="translate", crop=0, out_dir=str(folder / "run"), augment=(), **changes
+        )
     )
 
 
