@@ -59,12 +59,12 @@ class HeldoutScorer:
         baselines = []
         for label in sorted(set(heldout_set.labels.tolist())):
             held = heldout_set.images[heldout_set.labels == label][:, 0].numpy()
-            held = held[_spread(len(held), max_per_condition)]
+            held = held[spread(len(held), max_per_condition)]
             self.real[label] = held
             self.latents[label] = torch.randn(len(held), z_dim, generator=gen)
             train = train_set.images[train_set.labels == label][:, 0].numpy()
             if len(train):
-                baselines.append(self._distance(train[_spread(len(train), len(held))], held))
+                baselines.append(self._distance(train[spread(len(train), len(held))], held))
         self.baseline = float(np.mean(baselines)) if baselines else float("nan")
 
     @property
@@ -92,7 +92,7 @@ class HeldoutScorer:
         return float(self._swd(images, reference, seed=self.seed).value)
 
 
-def _spread(n: int, k: int) -> np.ndarray:
+def spread(n: int, k: int) -> np.ndarray:
     """``min(n, k)`` indices spread evenly over ``range(n)`` (all of them when ``k >= n``)."""
     if k >= n:
         return np.arange(n)

@@ -18,6 +18,7 @@ from torch import nn
 
 from ...augment import GEOMETRIC, augment
 from ...devices import autocast
+from ...heldout_score import spread
 from ...losses import d_loss, g_loss, r1_penalty
 from ..base import Family
 from .networks import PatchDiscriminator, UNetGenerator
@@ -103,13 +104,6 @@ class PairScorer:
         finally:
             generator.train(was_training)
         return float(torch.cat(errors).mean())
-
-
-def spread(n: int, k: int) -> torch.Tensor:
-    """``min(n, k)`` indices spread evenly over ``range(n)``."""
-    if k >= n:
-        return torch.arange(n)
-    return torch.from_numpy(np.unique(np.linspace(0, n - 1, k).round().astype(np.int64)))
 
 
 def translate_step(t: Trainer) -> torch.Tensor:
