@@ -114,7 +114,7 @@ def thread_design(app, viewer, config, volumes, seconds: float):
     spacing = next(iter(ds.geometry.values())).pixel_spacing
 
     def on_report(r) -> None:
-        plot.add(r.step, loss_d=r.loss_d, loss_g=r.loss_g, d_real=r.d_real, d_fake=r.d_fake)
+        plot.add(r.step, **r.losses)
         if r.preview is not None:
             show_preview(viewer, r.preview, r.preview_names, spacing, step=r.step)
 

@@ -24,7 +24,8 @@ def test_training_in_bf16_on_cpu_keeps_fp32_weights(tmp_path):
     trainer = Trainer(cfg, ds)
     assert trainer.precision == "bf16"
     reports = list(trainer.run())
-    assert all(torch.isfinite(torch.tensor([r.loss_d, r.loss_g])).all() for r in reports)
+    losses = [[r.losses["loss_d"], r.losses["loss_g"]] for r in reports]
+    assert all(torch.isfinite(torch.tensor(pair)).all() for pair in losses)
     assert all(p.dtype == torch.float32 for p in trainer.G.parameters())
     before = [p.detach().clone() for p in trainer.G.parameters()]
     trainer.close()

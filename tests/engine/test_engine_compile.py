@@ -42,7 +42,8 @@ def test_compiled_training_runs_and_its_checkpoint_resumes_eager(tmp_path, mni32
     assert is_compiled(trainer.G) and is_compiled(trainer.D) and not is_compiled(trainer.G_ema)
     reports = list(trainer.run())
     assert reports[-1].status == "finished" and reports[-1].step == 3
-    assert all(torch.isfinite(torch.tensor([r.loss_d, r.loss_g])).all() for r in reports)
+    losses = [[r.losses["loss_d"], r.losses["loss_g"]] for r in reports]
+    assert all(torch.isfinite(torch.tensor(pair)).all() for pair in losses)
     assert any(r.preview is not None for r in reports)
     weights = {k: v.clone() for k, v in trainer.G.state_dict().items()}
     trainer.close()

@@ -27,9 +27,10 @@ def test_losses_finite_and_discriminator_separates(tmp_path, dataset):
     reports = list(trainer.run())
     steps = [r for r in reports if r.status == "running"]
     assert len(steps) == 40 and reports[-1].status == "finished"
-    assert all(np.isfinite([r.loss_d, r.loss_g, r.d_real, r.d_fake]).all() for r in steps)
+    series = ("loss_d", "loss_g", "d_real", "d_fake")
+    assert all(np.isfinite([r.losses[k] for k in series]).all() for r in steps)
     late = steps[10:]
-    assert np.mean([r.d_real for r in late]) > np.mean([r.d_fake for r in late])
+    assert np.mean([r.losses["d_real"] for r in late]) > np.mean([r.losses["d_fake"] for r in late])
     assert reports[-1].checkpoint and (tmp_path / "latest").exists()
     previews = [r for r in reports if r.preview is not None]
     k = PREVIEW_LATENTS
@@ -169,7 +170,7 @@ def test_other_losses_and_r1_run(tmp_path, dataset, loss):
         augment=("brightness", "contrast", "translation", "cutout"),
     )
     reports = list(Trainer(cfg, dataset).run())
-    assert all(np.isfinite(r.loss_d) for r in reports)
+    assert all(np.isfinite(r.losses["loss_d"]) for r in reports)
 
 
 def test_unconditional_sampling_in_scan_units(tmp_path):

@@ -100,22 +100,6 @@ class TrainReport:
     heldout_baseline: float | None = None
     best_step: int | None = None
 
-    @property
-    def loss_d(self) -> float:
-        return self.losses.get("loss_d", float("nan"))
-
-    @property
-    def loss_g(self) -> float:
-        return self.losses.get("loss_g", float("nan"))
-
-    @property
-    def d_real(self) -> float:
-        return self.losses.get("d_real", float("nan"))
-
-    @property
-    def d_fake(self) -> float:
-        return self.losses.get("d_fake", float("nan"))
-
 
 class Trainer:
     """Trains a model of ``config.family`` (``engine.families``) on a :class:`SliceDataset`.
