@@ -90,8 +90,12 @@ def test_translator_keeps_the_input_grid_and_refuses_other_units(tmp_path):
     train(translate_config(tmp_path, steps=3, preview_every=0), ds)
     translator = Translator.from_checkpoint(tmp_path)
     src, _ = pair()
-    out = translator.translate(src)
+    seen = []
+    out = translator.translate(src, progress=lambda *p: seen.append(p), chunk=4)
     assert out.shape == src.data.shape and out.dtype == np.float32
+    n = translator.slice_count(src)  # progress: after the units check, then after each chunk
+    assert n == src.data.shape[0] and seen[0] == (0, n) and seen[-1] == (n, n)
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and len(seen) == 2 + (n - 1) // 4
     t = translator.transforms["target"]
     assert t.low <= out.min() and out.max() <= t.high
     one = translator.translate(Volume(src.data[5], src.spacing[1:], name="slice"))

@@ -50,17 +50,20 @@ def run(args: argparse.Namespace) -> int:
         image.data, tuple(image.spacing), modality=image.modality, name=image.name,
         origin=tuple(image.origin),
     )  # fmt: skip
-    translator.check_input(volume)  # other units or modality: one line, before any output
-    bar = tqdm(total=0, unit="slice", disable=args.quiet, file=sys.stderr, desc="translating")
+    bar = None  # made once the input passed the units check: a refusal is one line
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="slice", disable=args.quiet, file=sys.stderr,
+                       desc="translating")  # fmt: skip
         bar.update(done - bar.n)
 
     try:
         data = translator.translate(volume, progress=progress)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     print(write_translated(out, image, data, translator, args.input))
     return 0
 

@@ -49,7 +49,7 @@ def start_translation(dock, layer: Image | None) -> bool:
         dock.last_layer = dock.viewer.add_image(data, **kwargs)
         dock._refresh_layers()
 
-    total = slice_count(translator, volume)
+    total = translator.slice_count(volume)
     desc = f"Translating {layer.name}"
     dock._start(translate_job, (translator, volume), total, desc, done, unit="slices")
     return True
@@ -64,21 +64,11 @@ class Refused:
 
 def translate_job(translator: Translator, volume: Volume):
     """Yield slices done after each chunk; return ``(array, digest)``, or :class:`Refused`."""
-    done: list[int] = []
     try:
-        translator.check_input(volume)
-        yield 0
-        out = translator.translate(volume, progress=lambda n, _total: done.append(n), chunk=16)
+        out = yield from translator.translate_steps(volume, chunk=16)
     except FamilyError as exc:
         return Refused(str(exc))
-    yield done[-1] if done else 0
     return out, data_digest(out)
-
-
-def slice_count(translator: Translator, volume: Volume) -> int:
-    """How many slices the job translates (its progress bar's length)."""
-    data = np.shape(volume.data)
-    return 1 if len(data) == 2 else int(data[translator.config.slice_axis])
 
 
 def translated_layer(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +96,35 @@ class Translator:
                 "scan in the units the run was trained on"
             )
 
+    def slice_count(self, volume: Volume) -> int:
+        """How many slices :meth:`translate` runs through the network (its progress total)."""
+        shape = np.shape(volume.data)
+        return 1 if len(shape) == 2 else int(shape[self.config.slice_axis])
+
     @torch.no_grad()
+    def translate_steps(self, volume: Volume, chunk: int = 32) -> Generator[int, None, np.ndarray]:
+        """:meth:`translate` one chunk at a time, for callers that show progress or may stop.
+
+        Checks the input first (:meth:`check_input`), then yields 0 and the number of slices
+        done after each chunk; returns the translated array.
+        """
+        self.check_input(volume)
+        yield 0
+        axis = self.config.slice_axis
+        slices, _, in_plane, step = volume_slices(volume, axis)
+        src = self.transforms[SOURCE]
+        norm = src.forward(np.nan_to_num(slices, nan=src.low))
+        out = np.empty(slices.shape, dtype=np.float32)
+        for start in range(0, len(norm), chunk):
+            part, geom = resize_pad(norm[start : start + chunk], in_plane, self.config.size, step)
+            fake = self.generator(part.to(self.device)).float()[:, 0].cpu().numpy()
+            out[start : start + len(part)] = to_native(fake, geom)
+            yield start + len(part)
+        out = self.transforms[TARGET].inverse(out)
+        if np.ndim(volume.data) == 2:
+            return out[0]
+        return np.ascontiguousarray(np.moveaxis(out, 0, axis))
+
     def translate(
         self,
         volume: Volume,
@@ -107,22 +135,14 @@ class Translator:
 
         Slices are taken along the run's slice axis (2D images are one slice), resized to the
         training size as in training, translated, and resampled back to the input's own in-plane
-        size. ``progress(done, total)`` is called after each chunk of slices.
+        size. ``progress(done, total)`` is called once the input has passed :meth:`check_input`
+        and after each chunk of slices.
         """
-        self.check_input(volume)
-        axis = self.config.slice_axis
-        slices, _, in_plane, step = volume_slices(volume, axis)
-        src = self.transforms[SOURCE]
-        norm = src.forward(np.nan_to_num(slices, nan=src.low))
-        out = np.empty(slices.shape, dtype=np.float32)
-        total = len(norm)
-        for start in range(0, total, chunk):
-            part, geom = resize_pad(norm[start : start + chunk], in_plane, self.config.size, step)
-            fake = self.generator(part.to(self.device)).float()[:, 0].cpu().numpy()
-            out[start : start + len(part)] = to_native(fake, geom)
+        steps, total = self.translate_steps(volume, chunk), self.slice_count(volume)
+        while True:
+            try:
+                done = next(steps)
+            except StopIteration as finished:
+                return finished.value
             if progress is not None:
-                progress(min(start + chunk, total), total)
-        out = self.transforms[TARGET].inverse(out)
-        if np.ndim(volume.data) == 2:
-            return out[0]
-        return np.ascontiguousarray(np.moveaxis(out, 0, axis))
+                progress(done, total)
