@@ -188,3 +188,13 @@ def test_ctrl_c_stops_cleanly_with_checkpoint(scans, tmp_path):
     assert proc.returncode == 0, stderr
     assert "stopped at step" in stdout
     assert (out / "latest").exists()
+
+
+def test_minutes_ends_the_run_at_its_time_budget(scans, tmp_path, capsys):
+    out = tmp_path / "timed"
+    argv = ["train", scans[0], "--steps", "100000", "--minutes", "0.002", "--out", str(out), *TINY]
+    assert main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("finished at step ") and "/100000" in last, last
+    assert int(last.split()[3].split("/")[0]) < 100000
+    assert (out / "latest").exists()

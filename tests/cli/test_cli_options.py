@@ -108,6 +108,8 @@ def test_every_field_but_extra_is_settable():
         (["--precision", "fp8"], "argument --precision: invalid choice"),
         (["--class-input", "text"], "argument --class-input: invalid choice"),
         (["--discriminator", "patch"], "argument --discriminator: invalid choice"),
+        (["--minutes", "-1"], "minutes must be a number of minutes >= 0"),
+        (["--minutes", "soon"], "argument --minutes: invalid float value"),
     ],
 )
 def test_bad_setting_one_line_exit_2(argv, match, tmp_path, capsys):
@@ -198,7 +200,7 @@ def test_named_options_come_from_the_settings_spec():
 
 
 def test_compile_flag_and_demo_size_via_set():
-    from napari_medgan.cli.demo import DEMO_CONFIG, demo_base
+    from napari_medgan.cli.demo import DEMO_CONFIG, DEMO_MINUTES, demo_base
 
     assert config_of("--device", "cpu").compile is False
     assert config_of("--device", "cpu", "--compile").compile is True
@@ -206,3 +208,5 @@ def test_compile_flag_and_demo_size_via_set():
     args = build_parser().parse_args(["demo", "--set", "size=32"])
     assert demo_base(args).steps == 3000  # the cpu preset at 32 px, not the 64 px demo's 800
     assert demo_base(build_parser().parse_args(["demo"])) is DEMO_CONFIG
+    assert demo_base(args).minutes == DEMO_MINUTES  # a time budget whatever the size
+    assert config_of("--minutes", "2.5", command="demo").minutes == 2.5

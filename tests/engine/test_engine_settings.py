@@ -74,7 +74,7 @@ def test_recipe_keys_and_allowed_changes_are_derived():
     )  # fmt: skip
     assert frozenset(s.name for s in SETTINGS if s.resume_changeable) == ALLOWED_CHANGES
     assert ALLOWED_CHANGES == {
-        "steps", "preview_every", "checkpoint_every", "keep_checkpoints", "score_every",
+        "steps", "minutes", "preview_every", "checkpoint_every", "keep_checkpoints", "score_every",
         "device", "compile", "out_dir",
     }  # fmt: skip
 

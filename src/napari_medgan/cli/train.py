@@ -76,7 +76,7 @@ def add_training_options(p: argparse.ArgumentParser, out_default: str = "medgan-
         "--preset",
         choices=("auto", *PRESETS),
         default="auto",
-        help="settings for the machine: cpu (64 px, 800 steps, ~11 minutes on 2 cores) or gpu "
+        help="settings for the machine: cpu (64 px, 800 steps) or gpu "
         "(128/256 px); "
         "auto (default) picks from the device; every option below overrides the preset",
     )
@@ -158,20 +158,7 @@ def parse_window(text: str) -> tuple[float, float] | None:
 
 
 #: Settings of a run that are not part of a preset's recipe (kept when a preset is applied).
-NON_RECIPE = (
-    "slice_axis",
-    "min_foreground",
-    "preview_every",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "device",
-    "seed",
-    "out_dir",
-    "holdout",
-    "holdout_slabs",
-    "score_every",
-    "compile",
-)
+NON_RECIPE = tuple(s.name for s in SETTINGS if not s.recipe and s.name != "family")
 
 
 def preset_base(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
@@ -264,7 +251,11 @@ def run(args: argparse.Namespace) -> int:
     )
     print_split(trainer)
     if trainer.device.type == "cpu":
-        print("note: training on the CPU; a GPU is much faster (--device cuda)", file=sys.stderr)
+        print(
+            "note: training on the CPU (seconds per step at 64 px); --minutes M ends the run "
+            "after a time budget, --device cuda trains on a GPU",
+            file=sys.stderr,
+        )
     last = run_in_terminal(trainer, quiet=args.quiet)
     best = "" if last.best_step is None else f"; best held-out score at step {last.best_step}"
     print(f"{last.status} at step {last.step}/{config.steps}; checkpoint: {last.checkpoint}{best}")

@@ -31,24 +31,26 @@ def run_in_terminal(trainer: Trainer, quiet: bool = False) -> TrainReport:
     in_main = _is_main_thread()
     if in_main:
         signal.signal(signal.SIGINT, on_sigint)
+    timed = cfg.minutes > 0  # the bar counts the time budget's seconds, its ETA is the time left
     bar = tqdm(
-        total=cfg.steps,
-        initial=trainer.step,
-        unit="step",
+        total=round(cfg.minutes * 60) if timed else cfg.steps,
+        initial=0 if timed else trainer.step,
+        unit="s" if timed else "step",
         dynamic_ncols=True,
         disable=quiet,
         file=sys.stderr,
-        desc=f"training on {trainer.device}",
+        desc=f"training on {trainer.device}" + (f" for {cfg.minutes:g} min" if timed else ""),
     )
     held = ""
     try:
         for report in trainer.run():
-            bar.update(report.step - bar.n)
+            bar.update(report.progress()[0] - bar.n)
             if report.heldout_score is not None:
                 held = f" held-out {report.heldout_score:.3f} (best @{report.best_step})"
             if report.status == "running":
+                step = f"step {report.step}/{report.total_steps} " if timed else ""
                 bar.set_postfix_str(
-                    f"{series_line(report.losses)} {report.images_per_s:.0f} img/s{held}"
+                    f"{step}{series_line(report.losses)} {report.images_per_s:.0f} img/s{held}"
                 )
             if report.preview is not None:
                 write_preview(report, Path(cfg.out_dir) / "preview.png")

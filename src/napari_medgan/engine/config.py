@@ -43,6 +43,7 @@ class TrainConfig:
     family: str = _spec("family")
     size: int = _spec("size")
     steps: int = _spec("steps")
+    minutes: float = _spec("minutes")
     batch_size: int = _spec("batch_size")
     lr_g: float = _spec("lr_g")
     lr_d: float = _spec("lr_d")
@@ -161,7 +162,7 @@ def preset(
     Parameters
     ----------
     name : str
-        ``"cpu"``: 64 px, 800 steps (about 11 minutes on 2 cores); ``"gpu"``: 128 px
+        ``"cpu"``: 64 px, 800 steps; ``"gpu"``: 128 px
         (or 256 with ``size=256``), bf16 where supported, larger networks and batches.
     size : int, optional
         Training size; the preset's own when omitted.

@@ -5,9 +5,9 @@ so no entry point can continue "the same" run with another loss, learning rate, 
 data, nor re-fit the intensity windows that the generator's outputs are mapped back through.
 
 Only the knobs in :data:`ALLOWED_CHANGES` may differ between a checkpoint and the settings of
-its continuation: the number of steps (to train longer), how often previews, held-out scores and
-checkpoints are made and kept, the device, and the run folder. None of them changes what the
-networks learn.
+its continuation: the number of steps and the time budget (to train longer), how often
+previews, held-out scores and checkpoints are made and kept, the device, and the run folder.
+None of them changes what the networks learn.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from .config import ConfigError, TrainConfig
 from .data import IntensityTransform, SliceDataset
 from .settings import SETTINGS
 
-#: The settings declared ``resume_changeable`` (``engine.settings``): steps, the preview /
-#: checkpoint / score / keep intervals (the held-out split itself is kept), the device, compiling
-#: (how the same networks are executed) and the run folder.
+#: The settings declared ``resume_changeable`` (``engine.settings``): steps, the time budget,
+#: the preview / checkpoint / score / keep intervals (the held-out split itself is kept), the
+#: device, compiling (how the same networks are executed) and the run folder.
 ALLOWED_CHANGES = frozenset(s.name for s in SETTINGS if s.resume_changeable)
 TOLERANCE = 1e-3  # on per-scan mean / std of the normalised slices (range [-1, 1])
 log = logging.getLogger(__name__)

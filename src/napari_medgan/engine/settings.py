@@ -206,6 +206,10 @@ SETTINGS: tuple[Setting, ...] = (
       choices=SIZES, group="basic", recipe=True, option="--size"),
     S("steps", int, 2000, "discriminator/generator update pairs", minimum=1, group="basic",
       recipe=True, resume_changeable=True, option="--steps"),
+    S("minutes", float, 0.0, "train for at most this many minutes of wall time (pauses excluded); "
+      "the run ends at whichever of steps and minutes comes first", minimum=0.0,
+      noun="a number of minutes", group="basic", resume_changeable=True, option="--minutes",
+      default_note="0: no time limit; a resumed run gets its own budget"),
     # the textbook DCGAN recipe (Radford et al., 2015) with a one-hot class code, the BatchNorm
     # discriminator and EMA sampling: the only one of our recipes whose 64 px samples stay as
     # varied as real slices (docs/quality.md, benchmarks/results_quality.md)

@@ -22,7 +22,6 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from .families import get_family
 from .families.base import HeldoutScore
 from .holdout import HoldoutError, HoldoutSplit, split_dataset
 from .runlock import RunLock
+from .train_report import TrainReport
 
 #: Training loops not yet finished or closed (weakly held).
 _OPEN_RUNS: weakref.WeakSet = weakref.WeakSet()
@@ -71,34 +71,6 @@ log = logging.getLogger(__name__)
 
 class TrainingError(RuntimeError):
     """Training cannot go on (NaN losses, out of memory...); the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainReport:
-    """What one training step reports.
-
-    ``losses`` holds the family's named series (``Family.loss_names``: for the GAN ``loss_d``,
-    ``loss_g``, ``d_real``, ``d_fake``). ``preview`` (when present) is ``(rows, columns, size,
-    size)`` in the model range [-1, 1], a name per row in ``preview_names`` (the family says what
-    the rows are). ``heldout_score`` (on scoring steps only) is the family's held-out score of the
-    EMA generator, lower is better, and ``heldout_baseline`` its reference line; ``best_step`` is
-    the step of the best score so far (None before the first score).
-    """
-
-    step: int
-    total_steps: int
-    losses: dict[str, float]
-    images_per_s: float
-    elapsed_s: float
-    eta_s: float
-    device: str
-    status: str = "running"  # running | paused | finished | stopped
-    preview: np.ndarray | None = None
-    preview_names: list[str] = field(default_factory=list)
-    checkpoint: str | None = None
-    heldout_score: float | None = None
-    heldout_baseline: float | None = None
-    best_step: int | None = None
 
 
 class Trainer:
@@ -177,6 +149,7 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self._stop = threading.Event()
         self._running = threading.Event()
+        self._paused_s = 0.0
         self._running.set()
         # one random-number stream on the training device: batches, latents and augmentation
         self.rng = torch.Generator(device=self.device).manual_seed(config.seed)
@@ -243,6 +216,8 @@ class Trainer:
         cfg = self.config
         total = cfg.steps
         start_step, t0 = self.step, time.perf_counter()
+        self._paused_s = 0.0
+        budget = cfg.minutes * 60.0
         stopped = False
         self._lock.acquire()  # no-op unless a previous run() gave the folder up
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -258,10 +233,15 @@ class Trainer:
                     break
                 if not self._running.is_set():
                     paused = dict.fromkeys(self.family.loss_names, 0.0)
+                    held = time.perf_counter()
                     yield self._report(paused, t0, start_step, status="paused")
                     while not self._running.wait(0.1):
                         pass
+                    self._paused_s += time.perf_counter() - held
                     continue
+                if budget and self._train_s(t0) >= budget:
+                    log.info("time budget of %g minutes reached at step %d", cfg.minutes, self.step)
+                    break
                 losses = self._train_step()
                 self.step += 1
                 if not all(math.isfinite(v) for v in losses.values()):
@@ -364,11 +344,19 @@ class Trainer:
         report.best_step = self.best_step
         return best
 
+    def _train_s(self, t0: float) -> float:
+        """Seconds of this run's training so far, pauses excluded."""
+        return time.perf_counter() - t0 - self._paused_s
+
     def _report(self, losses, t0, start_step, status="running"):
         elapsed = time.perf_counter() - t0
+        train_s = self._train_s(t0)
         done = self.step - start_step
-        rate = done / elapsed if elapsed > 0 else 0.0
+        rate = done / train_s if train_s > 0 else 0.0
         eta = (self.config.steps - self.step) / rate if rate > 0 else float("inf")
+        budget = self.config.minutes * 60.0 or None
+        if budget:
+            eta = min(eta, max(0.0, budget - train_s))
         return TrainReport(
             step=self.step,
             total_steps=self.config.steps,
@@ -379,6 +367,8 @@ class Trainer:
             device=str(self.device),
             status=status,
             best_step=self.best_step,
+            train_s=train_s,
+            time_budget_s=budget,
         )
 
     # ------------------------------------------------------------------ checkpoints

@@ -192,3 +192,19 @@ def test_preview_grid_puts_a_row_per_condition_with_background_between_tiles():
     assert out[0, 0] == 0 and out[0, 5] == 1 and out[5, 0] == 3 and out[-1, -1] == 5
     assert (out[4] == -1).all() and (out[:, 4] == -1).all()  # the gaps are background
     assert grid(preview[:, 0]).shape == (4, 2 * 4 + 2)  # (n, S, S): one row as before
+
+
+def test_a_time_budget_shows_the_time_left(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    field = widget.settings.fields["minutes"]
+    assert field.native.text() == "no limit (steps)"  # 0: the steps end the run
+    field.value = 10.0
+    assert widget.settings.config.minutes == 10.0
+    r = report(40)
+    r.train_s, r.time_budget_s, r.eta_s = 150.0, 600.0, 450.0
+    widget._on_messages([r])
+    widget.feedback.refresh(force=True)
+    assert (widget.progress.value(), widget.progress.maximum()) == (150, 600)
+    assert widget.progress.text() == "25% of the time"
+    assert "left 7:30" in widget.status.text()

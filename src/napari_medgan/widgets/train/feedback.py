@@ -146,15 +146,19 @@ class TrainFeedback(QWidget):
             show_preview(self.viewer, p.preview, p.preview_names, spacing, beside, p.step)
         if r is not None and self.job is not None:
             # last: napari's bar processes pending events, i.e. paints what changed above
-            self.job.set_progress(r.step, r.total_steps)
+            self.job.set_progress(*r.progress())
         return True
 
     def _show_progress(self, r: TrainReport) -> None:
-        set_progress_quietly(self.progress, r.step, r.total_steps)
+        fmt = "%p% of the time" if r.time_budget_s else "step %v / %m"
+        if self.progress.format() != fmt:
+            self.progress.setFormat(fmt)
+        set_progress_quietly(self.progress, *r.progress())
         if r.status == "running":
+            left = "left" if r.time_budget_s else "ETA"
             self.set_status(
                 f"step {r.step}/{r.total_steps} · {r.images_per_s:.0f} img/s · "
-                f"ETA {duration(r.eta_s)} · {loss_text(r.losses)} · {r.device}"
+                f"{left} {duration(r.eta_s)} · {loss_text(r.losses)} · {r.device}"
             )
         elif r.status == "paused":
             self.set_status(f"Paused at step {r.step}: Resume or Stop (saves a checkpoint).")

@@ -21,9 +21,12 @@ AXES = {"axial (0)": 0, "coronal (1)": 1, "sagittal (2)": 2}
 BAD_WINDOW = (math.nan, math.nan)
 #: Each field's tooltip: the setting's one-line help from the spec (``engine.settings``).
 TIPS = {s.name: s.help for s in SETTINGS}
+#: Form labels that say more than the field name.
+LABELS = {"minutes": "train for (min)"}
 #: Spin-box steps (and a top for unbounded ranges) where the default of 1 / 0.01 does not fit.
 STEPS = {
-    "steps": (100, 10_000_000), "batch_size": (1, 4096), "lr_g": (1e-5, 1.0),
+    "steps": (100, 10_000_000), "minutes": (1.0, 100_000.0), "batch_size": (1, 4096),
+    "lr_g": (1e-5, 1.0),
     "lr_d": (1e-5, 1.0), "beta2": (1e-4, 1.0), "ema_decay": (1e-4, 1.0), "r1_gamma": (0.1, 1000.0),
     "l1_weight": (1.0, 10_000.0), "ada_target": (0.05, 1.0), "augment_p": (0.05, 1.0),
     "holdout": (0.05, 0.5), "z_dim": (1, 4096), "base_channels": (1, 1024),
@@ -39,6 +42,18 @@ def _window_edit() -> mw.LineEdit:
     return edit
 
 
+def label(name: str) -> str:
+    """The form's label of the field ``name``."""
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def _minutes_spin(s: Setting) -> mw.FloatSpinBox:
+    step, cap = STEPS["minutes"]
+    spin = mw.FloatSpinBox(min=0.0, max=cap, step=step)
+    spin.native.setSpecialValueText("no limit (steps)")  # shown at 0
+    return spin
+
+
 def field_widget(s: Setting) -> mw.Widget:
     """The input widget of one setting: its choices or range come from the spec."""
     special = {
@@ -47,6 +62,7 @@ def field_widget(s: Setting) -> mw.Widget:
         "augment": lambda: mw.Select(choices=list(s.choices), allow_multiple=True),
         "out_dir": lambda: mw.FileEdit(mode="d"),
         "ct_window": _window_edit,
+        "minutes": lambda: _minutes_spin(s),
     }
     if s.name in special:
         return special[s.name]()

@@ -28,6 +28,7 @@ from .fields import (
     advanced_widgets,
     basic_widgets,
     field_value,
+    label,
     window_text,
 )
 
@@ -81,7 +82,7 @@ class TrainSettings(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         # presets instead of knobs: picking one sets the recipe; every field still overrides it
         self.preset = mw.ComboBox(choices=list(PRESETS), value=self._device_preset())
-        self.preset.tooltip = "cpu: 64 px, ~10 min on 2 cores; gpu: 128 px (256 with size 256)"
+        self.preset.tooltip = "cpu: 64 px, 800 steps; gpu: 128 px (256 with size 256)"
         self.preset.changed.connect(self._apply_preset)
         basic_form = self._form(basic)
         basic_form.insertRow(0, "preset", self.preset.native)
@@ -102,7 +103,7 @@ class TrainSettings(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         for name, widget in widgets.items():
             widget.tooltip = TIPS.get(name, name.replace("_", " "))
-            form.addRow(name.replace("_", " "), widget.native)
+            form.addRow(label(name), widget.native)
         return form
 
     # ------------------------------------------------------------------ config <-> widgets
@@ -186,8 +187,8 @@ class TrainSettings(QWidget):
         else:
             if device.type == "cpu":
                 text = (
-                    "⚠ Training will run on the CPU: expect minutes per few hundred steps. "
-                    "Keep the size at 32-64 px; a GPU is 10-100x faster."
+                    "⚠ Training will run on the CPU: about a second or more per step at 64 px "
+                    "on a laptop. Keep the size at 32-64 px, or set 'train for' to a time budget."
                 )
                 style = "color: #ffb347; font-weight: bold;"
             else:
