@@ -8,6 +8,7 @@ process; its result accumulates as JSON in ``quality_runs/``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from napari_medgan.engine import TrainConfig, Trainer
+from napari_medgan.engine.devices import cpu_has_fast_bf16, precision_for
 from napari_medgan.engine.metrics.classifier import train_classifier
 
 from . import RUNS
@@ -90,20 +92,32 @@ def parse_set(items):
     return out
 
 
-def make_runner(method, args, train_ds, overrides, tmp):
-    if method == "dcgan":
-        bf16 = overrides.get("precision") == "bf16"
-        n_cls = len(train_ds.class_names)
-        return DCGANRunner(
-            train_ds.images, train_ds.labels, n_cls, args.size, seed=args.seed, bf16=bf16
-        )
-    cfg = TrainConfig(size=args.size, device="cpu")  # --preset none: the plain defaults
+def project_config(args, overrides) -> TrainConfig:
+    """The project's settings for a run: the preset (``--preset none``: plain defaults) and
+    the ``--set`` overrides, on the CPU."""
+    cfg = TrainConfig(size=args.size, device="cpu")
     if args.preset != "none":
         from napari_medgan.engine.config import preset
 
         cfg = preset(args.preset, size=args.size).replace(device="cpu")
-    cfg = cfg.replace(**{"seed": args.seed, **overrides})
-    return ProjectRunner(train_ds, cfg, str(tmp))
+    return cfg.replace(**{"seed": args.seed, **overrides})
+
+
+def effective_precision(args, overrides) -> str:
+    """What the project trains in for these settings here (``auto`` resolved): the textbook
+    loop always runs in the same precision."""
+    precision = project_config(args, overrides).precision
+    return precision_for(torch.device("cpu")) if precision == "auto" else precision
+
+
+def make_runner(method, args, train_ds, overrides, tmp):
+    if method == "dcgan":
+        bf16 = effective_precision(args, overrides) == "bf16"
+        n_cls = len(train_ds.class_names)
+        return DCGANRunner(
+            train_ds.images, train_ds.labels, n_cls, args.size, seed=args.seed, bf16=bf16
+        )
+    return ProjectRunner(train_ds, project_config(args, overrides), str(tmp))
 
 
 def train_and_score(
@@ -117,6 +131,7 @@ def train_and_score(
     result = {
         "method": method,
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+        "precision": effective_precision(args, overrides),  # both methods: the same
         "curve": curve,
     }
     for budget in budgets:
@@ -164,10 +179,20 @@ def environment(args):
         "threads": args.threads,
         "size": args.size,
         "torch": torch.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
+        "native_bf16": cpu_has_fast_bf16(),
         "loadavg_start": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def save_run(tag, payload):
