@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="offline quality, diversity and memorization metrics of a checkpoint",
         description="Sample the checkpoint (its best held-out score by default), or read "
         "--samples, and compare with the run's held-out real slices: sliced Wasserstein "
-        "distance, MS-SSIM diversity, KID/FD on a fixed random CNN, conditional accuracy, and "
+        "distance, MS-SSIM diversity, KID/FD on a fixed random CNN, a classifier two-sample "
+        "test and power-spectrum band ratios (realism), conditional accuracy, and "
         "the memorization gate (shift-tolerant nearest training slices, a near-copy threshold "
         "calibrated on held-out slices, AuthPct, C_T). Every score comes with an interval, the "
         "real baseline (training real vs held-out real) and its ratio to it; verbatim training "

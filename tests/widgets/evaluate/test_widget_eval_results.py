@@ -11,11 +11,14 @@ import torch
 from engine_fixtures import mni_volumes
 from napari_medgan.engine import build_dataset, split_dataset
 from napari_medgan.engine.metrics import evaluate
+from napari_medgan.engine.metrics.realism import c2st_reading, spectrum_reading
 from napari_medgan.widgets.evaluate.results import (
+    FLAG_COLOUR,
     MetricsTable,
     checkpoint_line,
     extractor_line,
     fmt,
+    unrealistic,
     verdict,
 )
 
@@ -102,3 +105,29 @@ def test_verdict_and_details_name_controls_and_the_scored_checkpoint(data):
     assert line.startswith("Scored checkpoint: best, step 2500 (selected on: lowest held-out")
     assert "latest checkpoint step 6000 beside it" in line and "FLAGGED" in line
     assert line in extractor_line(record)
+
+
+def test_realism_rows_show_real_vs_real_and_the_noise_control(qtbot, data):
+    res, record = data
+    table = MetricsTable()
+    qtbot.addWidget(table)
+    table.show_metrics(res.metrics, res.flagged, record)
+    c, s = record["metrics"]["c2st"], record["metrics"]["spectrum"]
+    row = table.row_of("c2st")
+    assert row >= 0 and table.item(row, 0).text() == "C2ST"
+    assert table.item(row, 3).text() == (
+        f"{fmt(c['baseline'])} · noise {fmt(c['sensitivity']['value'])}")
+    assert "sensitivity control" in table.item(row, 3).toolTip()
+    assert table.item(row, 4).text() == "—"  # no ratio: read against 0.5
+    assert table.item(row, table.column_of("better")).text() == "≈ 0.5"
+    untrained = record["controls"]["untrained"]["metrics"]
+    assert table.item(row, table.column_of("untrained")).text() == fmt(untrained["c2st"]["value"])
+    assert untrained["c2st"]["value"] > 0.9  # uniform noise is told apart from real
+    tip = table.item(row, 1).toolTip()
+    assert c2st_reading(c) in tip and "C2ST per condition: T1 " in tip
+    row = table.row_of("spectrum")
+    assert table.item(row, table.column_of("better")).text() == "0.75–1.33"
+    assert spectrum_reading(s) in table.item(row, 1).toolTip()
+    assert untrained["spectrum"]["value"] > 1.33  # white noise: far too much fine detail
+    colour = table.item(row, 1).foreground().color().name()
+    assert (colour == FLAG_COLOUR) == unrealistic("spectrum", s)

@@ -1,8 +1,9 @@
 """Offline evaluation: quality, diversity, condition fidelity and memorization of generated slices.
 
 Reference = the run's held-out real slices; baseline = training real vs held-out real at the
-same counts; control rows = verbatim training copies and the untrained generator. KID/FD use a
-fixed random-weight network (same bytes everywhere). See ``docs/evaluation.md``.
+same counts; control rows = verbatim training copies and the untrained generator. Realism: a
+classifier two-sample test and power-spectrum band ratios with a noise control (``realism``).
+KID/FD use a fixed random-weight network (same bytes everywhere). See ``docs/evaluation.md``.
 """
 
 from .copies import CopyGate, copy_distances
@@ -12,6 +13,7 @@ from .features import TrainedNet, frechet_distance, kid
 from .memorization import CTTest, nearest_neighbours, nearest_training_slices
 from .msssim import ms_ssim, msssim_config, pairwise_msssim
 from .randnet import RandomFeatures
+from .realism import C2STResult, band_powers, c2st, spectrum_ratio
 from .reference import EvaluationCancelled, Reference, prepare_reference
 from .report import write_report
 from .sampled import dataset_for, evaluate_sampler, sample_images, untrained_like
@@ -19,6 +21,7 @@ from .stats import Split, bootstrap_two_sample, group_split, mean_ci
 from .swd import laplacian_pyramid, swd
 
 __all__ = [
+    "C2STResult",
     "CTTest",
     "CopyGate",
     "EvaluationCancelled",
@@ -27,7 +30,9 @@ __all__ = [
     "Reference",
     "Split",
     "TrainedNet",
+    "band_powers",
     "bootstrap_two_sample",
+    "c2st",
     "copy_distances",
     "coverage_scores",
     "dataset_for",
@@ -47,6 +52,7 @@ __all__ = [
     "sample_images",
     "score",
     "score_set",
+    "spectrum_ratio",
     "swd",
     "untrained_like",
     "write_report",

@@ -21,6 +21,8 @@ from . import coverage as cov
 from . import memorization as mem
 from .features import frechet_distance, kid
 from .msssim import msssim_config, pairwise_msssim
+from .realism import DIRECTION as REALISM_DIRECTION
+from .realism import NOISE_SIGMA, realism_scores
 from .reference import (
     EvaluationCancelled,
     Progress,
@@ -40,11 +42,11 @@ DIRECTION = {
     "swd": "lower", "msssim_gap": "lower", "kid": "lower", "fd": "lower",
     "cond_accuracy": "higher", "swap_accuracy": "higher",
     "nn_distance": "closer", "nn_distance_feature": "closer", "authpct": "closer",
-    "near_copy_fraction": "lower", "ct": "closer", **cov.DIRECTION,
+    "near_copy_fraction": "lower", "ct": "closer", **cov.DIRECTION, **REALISM_DIRECTION,
 }
-ORDER = ("swd", "kid", "fd", "coverage", "recall", "precision", "density", "msssim_gap",
-         "cond_accuracy", "swap_accuracy")  # table order; the memorization rows follow
-NO_RATIO = {"ct"}  # an effect size around 0: a ratio would mean nothing
+ORDER = ("swd", "kid", "fd", "c2st", "spectrum", "coverage", "recall", "precision", "density",
+         "msssim_gap", "cond_accuracy", "swap_accuracy")  # table order; memorization follows
+NO_RATIO = {"ct", "c2st", "spectrum"}  # around 0, 0.5 or 1 already: a ratio would mean nothing
 DRAWS = 5  # random count-matched subsets averaged for SWD, KID and FD
 
 
@@ -254,9 +256,11 @@ def score_set(ref: Reference, images: np.ndarray, labels: np.ndarray | None = No
                   if swapped_labels is None else np.asarray(swapped_labels).reshape(-1))
             v, ci = mean_ci(clf.correct(ref.classifier, sw, sl), ref.n_boot, ref.seed)
             scores["swap_accuracy"] = {"value": v, "ci": list(ci), "n": len(sw)}
+    real_scores, real_base = realism_scores(ref, images, labels)
+    scores.update(real_scores)
     memo, verdict = _memorization(ref, images)
     scores.update(memo)
-    base = dict(_baseline(ref, counts))
+    base = {**_baseline(ref, counts), **real_base}
     if rcounts:
         rkey = ("recall", *sorted(rcounts.items()))
         if rkey not in ref.baselines:
@@ -349,7 +353,7 @@ def score(
     t0 = time.perf_counter()
     gen = check_images(generated, "generated")
     labels = np.zeros(len(gen), np.int64) if labels is None else np.asarray(labels, np.int64)
-    tick(progress, should_stop, "quality, diversity and memorization", 0.4)
+    tick(progress, should_stop, "quality, realism, diversity and memorization", 0.4)
     metrics, verdict, counts = score_set(ref, gen, labels, swapped, swapped_labels)
     rows = {}
     if controls:
@@ -370,6 +374,9 @@ def score(
             "reference": "held-out real slices" if ref.heldout_given
             else "half B of the training slices (no held-out split)",
             "baseline": "training real (random subset, same counts) vs the reference",
+            "realism": "c2st and spectrum: each condition's real slices (training and "
+            "held-out) in two random halves; scored sets vs one half, the other half (the "
+            f"baseline) and it plus Gaussian noise σ = {NOISE_SIGMA} (sensitivity) likewise",
         },
         "n_generated": len(gen),
         "n_compared": int(sum(counts.values())),

@@ -94,6 +94,7 @@ class Reference:
     copy_refs: np.ndarray = field(repr=False, default=None)
     ct_in_verdict: bool = True
     coverage_radii: dict[tuple[int, int], np.ndarray] = field(repr=False, default_factory=dict)
+    realism: dict[Any, Any] = field(repr=False, default_factory=dict)
 
     @property
     def conditional(self) -> bool:

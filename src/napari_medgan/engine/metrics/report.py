@@ -10,12 +10,15 @@ from typing import Any
 import numpy as np
 
 from .evaluate import EvaluationResult
+from .realism import c2st_reading, spectrum_reading
 
 LABELS = {
     "swd": ("Sliced Wasserstein distance (mean of pyramid levels)", "lower"),
     "msssim_gap": ("Diversity gap |MS-SSIM(pairs) − held-out MS-SSIM(pairs)|", "lower"),
     "kid": ("KID (fixed random-CNN features)", "lower"),
     "fd": ("Fréchet distance (fixed random-CNN features)", "lower"),
+    "c2st": ("C2ST: held-out accuracy of a CNN telling the images from real", "≈ 0.5"),
+    "spectrum": ("Power in the top spatial-frequency octave / real's", "0.75–1.33"),
     "coverage": ("Coverage: share of held-out slices with a scored image nearby (k-NN)",
                  "higher"),
     "recall": ("Recall: share of held-out slices inside the scored images' k-NN manifold",
@@ -31,6 +34,7 @@ LABELS = {
     "ct": ("C_T effect size (Cliff's delta)", "≈ 0; < 0 copies"),
 }
 N_PAIRS = 8
+NO_RATIO_DIRECTIONS = ("chance", "unity")  # values read against 0.5 or 1, not as ratios
 
 
 def fmt(v: Any) -> str:
@@ -52,6 +56,13 @@ def _ratio(r: Any) -> str:
     return "–" if r is None else f"{r:.2f}×"
 
 
+def _baseline_cell(m: dict[str, Any]) -> str:
+    """Real baseline with its interval; with the sensitivity control beside it when present."""
+    text = f"{fmt(m.get('baseline'))}{_ci(m.get('baseline_ci'))}"
+    sens = m.get("sensitivity")
+    return text if not sens else f"{text}; noise control {fmt(sens.get('value'))}"
+
+
 def metrics_table(data: dict[str, Any]) -> str:
     """Markdown table: every metric for the generated images, the real baseline and the
     control rows; each value with its interval and its ratio to the baseline."""
@@ -64,7 +75,7 @@ def metrics_table(data: dict[str, Any]) -> str:
     for key, m in data["metrics"].items():
         label, better = LABELS.get(key, (key, m.get("better", "")))
         cells = [label, f"{fmt(m['value'])}{_ci(m.get('ci'))}", _ratio(m.get("ratio")),
-                 f"{fmt(m.get('baseline'))}{_ci(m.get('baseline_ci'))}"]
+                 _baseline_cell(m)]
         for row in controls.values():
             c = row["metrics"].get(key)
             cells.append("–" if c is None else f"{fmt(c['value'])} ({_ratio(c.get('ratio'))})")
@@ -74,13 +85,17 @@ def metrics_table(data: dict[str, Any]) -> str:
 
 def per_condition_line(m: dict[str, Any], label: str = "SWD per condition") -> str:
     """``"SWD per condition: T1 0.071 (1.23×), GM ..."``: each condition's value and its ratio
-    to that condition's real baseline; ``""`` when the metric has no per-condition values."""
+    to that condition's real baseline (for ``c2st`` and ``spectrum``, the baseline itself:
+    ``"T1 0.81 (real 0.48)"``); ``""`` when the metric has no per-condition values."""
     per, base = m.get("per_condition") or {}, m.get("baseline_per_condition") or {}
     if not per or not all(isinstance(v, (int, float)) for v in per.values()):
         return ""
     cells = []
     for name, v in per.items():
         b = base.get(name)
+        if m.get("better") in NO_RATIO_DIRECTIONS:
+            cells.append(f"{name} {fmt(v)} (real {fmt(b)})")
+            continue
         r = None if not b or not np.isfinite(v) or b <= 0 else v / b
         cells.append(f"{name} {fmt(v)} ({_ratio(r)})")
     return f"{label}: " + ", ".join(cells)
@@ -92,6 +107,60 @@ def verdict_line(data: dict[str, Any]) -> str:
         return "**FLAGGED: copying of training slices** — " + "; ".join(mem["reasons"])
     return ("Not flagged: no excess of near-copies and C_T shows no copying "
             f"(estimated copied fraction {mem['copied_fraction']:.0%}).")
+
+
+def _scored_rows(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Metric tables of the generated images, the other checkpoints and the controls by name."""
+    rows = {"Generated": data["metrics"]}
+    for name, row in data.get("other_checkpoints", {}).items():
+        rows[f"{name[0].upper() + name[1:]} checkpoint"] = row["metrics"]
+    for name, row in data.get("controls", {}).items():
+        rows[name[0].upper() + name[1:]] = row["metrics"]
+    return rows
+
+
+def realism_lines(data: dict[str, Any]) -> list[str]:
+    """The report's realism section: the two-sample test and the spectrum band ratios of every
+    scored set, beside real vs real and the noise control."""
+    c2, sp = data["metrics"].get("c2st"), data["metrics"].get("spectrum")
+    if c2 is None or sp is None:
+        return []
+    sens = c2.get("sensitivity", {})
+    n = ", ".join(f"{k} {v}" for k, v in c2.get("n_per_condition", {}).items())
+    lines = [
+        "## Realism", "",
+        f"Classifier two-sample test ({n} images per set and condition, 5-fold; 0.5 = cannot be "
+        f"told from real): {c2st_reading(c2)}. Real vs real {fmt(c2.get('baseline'))}"
+        f"{_ci(c2.get('baseline_ci'))}; noise control (real + Gaussian noise σ = "
+        f"{sens.get('noise_sigma', '–')}) {fmt(sens.get('value'))}{_ci(sens.get('ci'))}, "
+        f"{'detected' if sens.get('detected') else 'NOT detected'}.", "",
+    ]
+    for name, m in _scored_rows(data).items():
+        line = per_condition_line(m.get("c2st", {}), "C2ST per condition")
+        c = m.get("c2st")
+        if c is not None:
+            lines.append(f"- {name}: C2ST {fmt(c['value'])}{_ci(c.get('ci'))}"
+                         + (f"; {line}" if line else ""))
+    lines += ["", "Power spectrum, ratio to real per octave band (band 0 = the finest, "
+              "[Nyquist/2, Nyquist]; > 1 excess fine texture or speckle, < 1 blur; "
+              "0.75–1.33 reads as real):", ""]
+    head = ["Set"] + [f"band {b['band']} [{b['cycles_per_pixel'][0]:.3g}, "
+                      f"{b['cycles_per_pixel'][1]:.3g}] cyc/px" for b in sp["per_band"]]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    sets = {name: m["spectrum"]["per_band"] for name, m in _scored_rows(data).items()
+            if "spectrum" in m}
+    sets["Real vs real"] = [{"value": v} for v in sp.get("baseline_per_band", [])]
+    sets["Noise control"] = sp.get("sensitivity", {}).get("per_band", [])
+    for name, bands in sets.items():
+        rows.append("| " + " | ".join([name] + [fmt(b["value"]) + ("" if "ci" not in b
+                                                 else _ci(b["ci"])) for b in bands]) + " |")
+    lines += [*rows, ""]
+    if sp.get("per_condition_bands"):
+        lines += [f"- {k}: " + ", ".join(f"{v:.2f}×" for v in bands)
+                  for k, bands in sp["per_condition_bands"].items()]
+        lines += ["  (generated images per condition, bands 0, 1, …)", ""]
+    lines += [f"Generated: {spectrum_reading(sp)}.", ""]
+    return lines
 
 
 def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "") -> Path:
@@ -152,6 +221,7 @@ def write_report(result: EvaluationResult, out_dir: str | Path, title: str = "")
                          + ", ".join(f"{k} {fmt(v)}" for k, v in base.items()))
         lines += ["  (each condition's scored images vs its held-out slices; ratio to that "
                   "condition's training real vs held-out real)", ""]
+    lines += realism_lines(data)
     lines += [
         "## Memorization",
         "",
@@ -247,8 +317,32 @@ def _plots(result: EvaluationResult, out: Path) -> list[str]:
         ax.set_title("Diversity (lower = more varied)")
         ax.legend(fontsize=8)
         names.append(_save(fig, out / "diversity.png"))
+    if "spectrum" in data["metrics"]:
+        names.append(_spectrum_plot(data, out / "spectrum_bands.png"))
     names.append(_pairs_plot(result, out / "nearest_neighbours.png"))
     return names
+
+
+def _spectrum_plot(data: dict[str, Any], path: Path) -> str:
+    sp = data["metrics"]["spectrum"]
+    sets = {name: [b["value"] for b in m["spectrum"]["per_band"]]
+            for name, m in _scored_rows(data).items() if "spectrum" in m}
+    sets["real vs real"] = sp.get("baseline_per_band", [])
+    sets["noise control"] = [b["value"] for b in sp.get("sensitivity", {}).get("per_band", [])]
+    fig = _figure(5.5, 3.2)
+    ax = fig.subplots()
+    x = np.arange(len(sp["per_band"]))
+    width = 0.8 / len(sets)
+    for i, (name, vals) in enumerate(sets.items()):
+        ax.bar(x[: len(vals)] + (i - (len(sets) - 1) / 2) * width, vals, width, label=name)
+    lo, hi = sp.get("ok_range", (0.75, 1.33))
+    ax.axhspan(lo, hi, color="0.85", zorder=0)
+    ax.set_yscale("log")
+    ax.set_xticks(x, [f"band {k}" for k in x])
+    ax.set_ylabel("power / real power")
+    ax.set_title("Power per octave band (band 0 = finest; grey: reads as real)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
 
 
 def _pairs_plot(result: EvaluationResult, path: Path) -> str:

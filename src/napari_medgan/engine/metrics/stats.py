@@ -180,6 +180,19 @@ def mean_ci(
     return point, recentred_interval(point, reps, level)
 
 
+def stratified_mean_ci(
+    groups: Sequence[np.ndarray], n_boot: int = 200, seed: int = 0, level: float = CI_LEVEL
+) -> tuple[float, tuple[float, float]]:
+    """Mean over groups of each group's mean, with a bootstrap interval resampling within groups."""
+    groups = [np.asarray(g, dtype=np.float64) for g in groups if len(g)]
+    if not groups:
+        return float("nan"), (float("nan"), float("nan"))
+    point = float(np.mean([g.mean() for g in groups]))
+    rng = np.random.default_rng(seed)
+    reps = np.mean([g[resample_indices(g.size, n_boot, rng)].mean(axis=1) for g in groups], axis=0)
+    return point, recentred_interval(point, reps, level)
+
+
 def matched_subsample(
     labels: np.ndarray, target_labels: np.ndarray, seed: int = 0
 ) -> np.ndarray:

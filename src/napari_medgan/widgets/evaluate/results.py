@@ -11,6 +11,7 @@ from qtpy.QtGui import QColor
 from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from napari_medgan.engine.metrics import EvaluationResult, write_report
+from napari_medgan.engine.metrics.realism import SPECTRUM_OK, c2st_reading, spectrum_reading
 from napari_medgan.engine.metrics.report import per_condition_line
 
 LABELS = {
@@ -18,6 +19,10 @@ LABELS = {
     "msssim_gap": ("MS-SSIM gap", "|MS-SSIM of generated pairs − of real pairs|: diversity"),
     "kid": ("KID", "kernel inception distance on the report's feature network (see below)"),
     "fd": ("FD", "Fréchet distance on the same feature network"),
+    "c2st": ("C2ST", "held-out accuracy of a small CNN telling these images from real slices "
+             "(5-fold): 0.5 = indistinguishable, 1 = always told apart"),
+    "spectrum": ("HF power", "power in the finest spatial-frequency octave / real's: > 1 "
+                 "speckle or excess fine texture, < 1 blur"),
     "coverage": ("coverage", "share of held-out slices with a scored image within their k-NN "
                  "radius: low = anatomy levels or modes the model never makes"),
     "recall": ("recall", "share of held-out slices inside the scored images' k-NN manifold: "
@@ -32,7 +37,8 @@ LABELS = {
     "near_copy_fraction": ("near-copies", "fraction below the threshold calibrated on held-out"),
     "ct": ("C_T", "data-copying effect size (Cliff's delta): < 0 copies, > 0 under-fits"),
 }
-BETTER = {"lower": "lower", "higher": "higher", "closer": "≈ real"}
+BETTER = {"lower": "lower", "higher": "higher", "closer": "≈ real", "chance": "≈ 0.5",
+          "unity": f"{SPECTRUM_OK[0]}–{SPECTRUM_OK[1]}"}
 OK_COLOUR, FLAG_COLOUR = "#2e7d32", "#c62828"
 COLUMNS = ["metric", "value", "95 % CI", "real baseline", "ratio", "better"]
 
@@ -102,12 +108,13 @@ class MetricsTable(QTableWidget):
                 label,
                 fmt(m.get("value")),
                 interval(m.get("ci")),
-                fmt(m.get("baseline")),
+                baseline_text(m),
                 ratio_text(m.get("ratio")),
             ]
             cells += [other_cell(rows.get(key)) for _, _, rows in extra]
             cells.append(BETTER.get(m.get("better", ""), m.get("better", "")))
-            per = per_condition_line(m, f"{label} per condition")
+            per = "\n".join(x for x in (realism_tip(key, m),
+                                         per_condition_line(m, f"{label} per condition")) if x)
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(f"{key}: {tip}")
@@ -115,7 +122,7 @@ class MetricsTable(QTableWidget):
                     item.setToolTip(f"{key}: {tip}\n{per}")
                 elif col == 3:
                     ci = interval(m.get("baseline_ci"))
-                    item.setToolTip(f"training real vs held-out real, 95 % CI {ci}")
+                    item.setToolTip(baseline_tip(m, ci))
                 elif len(COLUMNS) - 1 <= col < len(cells) - 1:
                     name, head_tip, _ = extra[col - len(COLUMNS) + 1]
                     item.setToolTip(f"{key} of {name}: {head_tip}; (ratio to the real baseline)")
@@ -124,6 +131,8 @@ class MetricsTable(QTableWidget):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 if flagged and col in (1, 4) and key in ("ct", "near_copy_fraction", "authpct"):
+                    item.setForeground(QColor(FLAG_COLOUR))
+                if col == 1 and unrealistic(key, m):
                     item.setForeground(QColor(FLAG_COLOUR))
                 self.setItem(row, col, item)
         rows = sum(self.rowHeight(r) for r in range(len(keys)))
@@ -144,6 +153,41 @@ class MetricsTable(QTableWidget):
             if self.horizontalHeaderItem(col).text() == name:
                 return col
         return -1
+
+
+def baseline_text(m: dict[str, Any]) -> str:
+    """The real baseline; with the sensitivity (noise) control beside it when there is one."""
+    sens = m.get("sensitivity")
+    text = fmt(m.get("baseline"))
+    return text if not sens else f"{text} · noise {fmt(sens.get('value'))}"
+
+
+def baseline_tip(m: dict[str, Any], ci: str) -> str:
+    if "sensitivity" not in m:
+        return f"training real vs held-out real, 95 % CI {ci}"
+    s = m["sensitivity"]
+    return (f"real vs real (two random halves of the real slices), 95 % CI {ci}; noise = the "
+            f"same real half plus Gaussian noise σ = {s.get('noise_sigma')} (sensitivity "
+            f"control), 95 % CI {interval(s.get('ci'))}")
+
+
+def realism_tip(key: str, m: dict[str, Any]) -> str:
+    """How to read the c2st and spectrum rows ('' for other metrics)."""
+    if key == "c2st":
+        return c2st_reading(m)
+    if key == "spectrum":
+        return spectrum_reading(m)
+    return ""
+
+
+def unrealistic(key: str, m: dict[str, Any]) -> bool:
+    """True for a c2st told apart from real or a top-octave power ratio outside 0.75–1.33."""
+    if key == "c2st":
+        return bool(m.get("distinguishable")) and bool((m.get("sensitivity") or {}).get(
+            "detected", True))
+    if key == "spectrum" and m.get("value") is not None:
+        return not SPECTRUM_OK[0] <= float(m["value"]) <= SPECTRUM_OK[1]
+    return False
 
 
 def ratio_text(r: Any) -> str:
