@@ -110,3 +110,15 @@ def mni_slabs():
     finally:
         torch.set_num_threads(before)
     return {"ref": ref, "t": t, "tl": tl, "ts": train.slice_index.numpy()}
+
+
+@pytest.fixture(autouse=True)
+def quick_two_sample_test(request, monkeypatch):
+    """The evaluation's two-sample test trains 60-120 epochs per scored set; outside the tests of
+    its power (marked ``full_realism``) 3 exercise the same code, here and in spawned children."""
+    from napari_medgan.engine.metrics.realism import EPOCHS_ENV
+
+    if request.node.get_closest_marker("full_realism"):
+        monkeypatch.delenv(EPOCHS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(EPOCHS_ENV, "3")

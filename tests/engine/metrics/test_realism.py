@@ -60,6 +60,7 @@ def halves():
     return x[order[:half]], x[order[half : 2 * half]]
 
 
+@pytest.mark.full_realism
 def test_real_halves_are_at_chance_and_noise_is_detected(halves):
     a, b = halves
     real = c2st(a, b, seed=0)
@@ -113,6 +114,7 @@ def test_blur_lowers_and_noise_raises_the_top_octave(halves):
     assert noise[0] > 1.2 and noise[0] > 1.1 * noise[1:].max(), noise
 
 
+@pytest.mark.full_realism
 def test_evaluation_reports_realism_per_condition_beside_its_controls(mni_slabs, tmp_path,
                                                                      monkeypatch, one_thread):
     """32 px, three conditions, five scored sets: with a quarter of the epochs (the noise
