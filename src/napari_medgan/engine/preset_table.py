@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import TrainConfig, preset
-from .settings import SETTING, SIZES, show
+from .settings import SETTING, SIZES, between_markers, show
 
 TABLE_BEGIN = "<!-- preset table: generated from napari_medgan.engine.config.preset -->"
 TABLE_END = "<!-- end of the preset table -->"
@@ -124,11 +124,7 @@ def markdown_table() -> str:
 
 def with_table(doc: str) -> str:
     """``doc`` (the text of README.md) with the table between its markers regenerated."""
-    head, begin, rest = doc.partition(TABLE_BEGIN + "\n")
-    _, end, tail = rest.partition(TABLE_END)
-    if not begin or not end:
-        raise ValueError(f"the preset table's markers are missing: {TABLE_BEGIN} ... {TABLE_END}")
-    return head + begin + markdown_table() + end + tail
+    return between_markers(doc, TABLE_BEGIN, TABLE_END, markdown_table(), "preset table")
 
 
 def write_table(path: str = "README.md") -> None:

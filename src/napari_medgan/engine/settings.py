@@ -393,13 +393,19 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def between_markers(doc: str, begin: str, end: str, body: str, what: str) -> str:
+    """``doc`` with the text between the lines ``begin`` and ``end`` replaced by ``body``; a
+    ``ValueError`` naming ``what`` when a marker is missing."""
+    head, found_begin, rest = doc.partition(begin + "\n")
+    _, found_end, tail = rest.partition(end)
+    if not found_begin or not found_end:
+        raise ValueError(f"the {what}'s markers are missing: {begin} ... {end}")
+    return head + found_begin + body + found_end + tail
+
+
 def with_table(doc: str) -> str:
     """``doc`` (the text of docs/cli.md) with the table between its markers regenerated."""
-    head, begin, rest = doc.partition(TABLE_BEGIN + "\n")
-    _, end, tail = rest.partition(TABLE_END)
-    if not begin or not end:
-        raise ValueError(f"the settings table's markers are missing: {TABLE_BEGIN} ... {TABLE_END}")
-    return head + begin + markdown_table() + end + tail
+    return between_markers(doc, TABLE_BEGIN, TABLE_END, markdown_table(), "settings table")
 
 
 def write_table(path: str = "docs/cli.md") -> None:
