@@ -23,6 +23,8 @@ BAD_WINDOW = (math.nan, math.nan)
 TIPS = {s.name: s.help for s in SETTINGS}
 #: Form labels that say more than the field name.
 LABELS = {"minutes": "train for (min)"}
+#: What a spin box shows at its minimum, where that value means "off".
+AT_MINIMUM = {"minutes": "no limit (steps)"}
 #: Spin-box steps (and a top for unbounded ranges) where the default of 1 / 0.01 does not fit.
 STEPS = {
     "steps": (100, 10_000_000), "minutes": (1.0, 100_000.0), "batch_size": (1, 4096),
@@ -47,13 +49,6 @@ def label(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
 
 
-def _minutes_spin(s: Setting) -> mw.FloatSpinBox:
-    step, cap = STEPS["minutes"]
-    spin = mw.FloatSpinBox(min=0.0, max=cap, step=step)
-    spin.native.setSpecialValueText("no limit (steps)")  # shown at 0
-    return spin
-
-
 def field_widget(s: Setting) -> mw.Widget:
     """The input widget of one setting: its choices or range come from the spec."""
     special = {
@@ -62,7 +57,6 @@ def field_widget(s: Setting) -> mw.Widget:
         "augment": lambda: mw.Select(choices=list(s.choices), allow_multiple=True),
         "out_dir": lambda: mw.FileEdit(mode="d"),
         "ct_window": _window_edit,
-        "minutes": lambda: _minutes_spin(s),
     }
     if s.name in special:
         return special[s.name]()
@@ -73,8 +67,12 @@ def field_widget(s: Setting) -> mw.Widget:
     step, cap = STEPS.get(s.name, (1 if s.type is int else 0.01, 1.0))
     lo, hi = s.spin_range(step, cap)
     if s.type is int:
-        return mw.SpinBox(min=int(lo), max=int(hi), step=int(step))
-    return mw.FloatSpinBox(min=lo, max=hi, step=step)
+        spin = mw.SpinBox(min=int(lo), max=int(hi), step=int(step))
+    else:
+        spin = mw.FloatSpinBox(min=lo, max=hi, step=step)
+    if s.name in AT_MINIMUM:
+        spin.native.setSpecialValueText(AT_MINIMUM[s.name])
+    return spin
 
 
 def _group(name: str) -> dict[str, mw.Widget]:
