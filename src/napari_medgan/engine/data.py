@@ -129,12 +129,11 @@ class IntensityTransform:
             low, high = ct_window or CT_WINDOW
             kind = "window"
         else:
-            values = np.concatenate(
-                [_finite(v.data).ravel()[:: max(1, v.data.size // 2_000_000)] for v in volumes]
-            )
+            parts = [_finite_every(v.data, max(1, v.data.size // 2_000_000)) for v in volumes]
+            values = parts[0] if len(parts) == 1 else np.concatenate(parts)
             if values.size == 0:
                 raise DataError(f"{first.name}: no finite values")
-            low, high = np.percentile(values, MR_PERCENTILES)
+            low, high = np.percentile(values, MR_PERCENTILES, overwrite_input=True)  # our copy
             kind = "percentile"
         if not high > low:
             raise DataError(
@@ -335,6 +334,8 @@ def build_dataset(
             by_class[name] = []
         by_class[name].append(v)
 
+    from .prepare_scan import _prepare_volume  # it imports this module
+
     images, labels, sources, slice_index, groups = [], [], [], [], []
     used_names: set[str] = set()
     transforms: dict[str, IntensityTransform] = {}
@@ -344,20 +345,18 @@ def build_dataset(
         transform = _transform_for(name, vols, given_transforms, ct_window)
         transforms[name] = transform
         for v in vols:
-            slices, mask_slices, in_plane, slice_spacing = volume_slices(v, slice_axis)
-            norm, keep = normalise_and_select(slices, mask_slices, transform, min_foreground)
-            if not keep.any():
+            # a few slices at a time: never the whole volume as float (see prepare_scan)
+            scan = _prepare_volume(v, transform, size, slice_axis, min_foreground)
+            if scan.images is None:
                 continue
-            resized, geom = resize_pad(norm[keep], in_plane, size, slice_spacing)
+            resized = torch.from_numpy(scan.images)
             if name not in geometry:
-                geom.slice_axis = slice_axis if v.data.ndim == 3 else None
-                geom.origin = tuple(v.origin)
-                geometry[name] = geom
+                geometry[name] = scan.geometry
             images.append(resized)
             labels.append(torch.full((len(resized),), label, dtype=torch.int64))
             source = unique_name(v.name, used_names)
             sources += [source] * len(resized)
-            slice_index.append(torch.from_numpy(np.flatnonzero(keep)).to(torch.int64))
+            slice_index.append(torch.from_numpy(scan.slice_index))
             groups += [str(v.group) if v.group is not None else source] * len(resized)
         if name not in geometry:
             raise DataError(
@@ -402,9 +401,20 @@ def _transform_for(
     return given[name]
 
 
-def _finite(a: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float32)
-    return a[np.isfinite(a)]
+def _finite_every(a: np.ndarray, step: int) -> np.ndarray:
+    """Every ``step``-th finite value of ``a`` as float32 in C order: what
+    ``a.astype(float32)[finite][::step]`` gives, a block of rows at a time (no float copy)."""
+    a = np.atleast_1d(np.asarray(a))
+    rows = max(1, (1 << 18) // max(1, a[0].size)) if len(a) else 1
+    out = np.empty(-(-a.size // step), np.float32)  # room for every value being finite
+    seen = n = 0
+    for start in range(0, len(a), rows):
+        block = np.asarray(a[start : start + rows], dtype=np.float32).ravel()
+        block = block[np.isfinite(block)]
+        picked = block[(-seen) % step :: step]
+        out[n : n + picked.size] = picked
+        seen, n = seen + block.size, n + picked.size
+    return out[:n]
 
 
 def normalise_and_select(

@@ -2,10 +2,12 @@
 
 :func:`build_dataset` takes every volume in memory at once. Here each scan is loaded, sliced,
 normalised and resized *by itself*, in chunks of slices, and dropped before the next one is read,
-so peak memory is about the reader's footprint of the largest scan (at most twice its size, when
-a reader copies while reorienting) plus the prepared slices, whatever the number of scans. The
-normalisation (:class:`IntensityTransform`) and resizing (``resize_pad``) are those of
-:mod:`.data`, so the result equals ``build_dataset`` on the same volumes.
+so peak memory is about the reader's footprint of the largest scan plus the prepared slices,
+whatever the number of scans. The readers fill one array of the stored type and reorient it in
+place (a DICOM CT is float32: twice its int16 size), so a scan costs ~1.4-2.4x its int16 size
+in all (``benchmarks/results_memory.md``). The normalisation (:class:`IntensityTransform`) and
+resizing (``resize_pad``) are those of :mod:`.data`, so the result equals ``build_dataset`` on
+the same volumes.
 
 MR-like conditions (robust percentile window) need the intensities of all their scans before
 the first slice can be normalised. The choice here is an exact **first pass**: every scan of the

@@ -35,6 +35,7 @@ from .types import (
     nan_facts,
     with_time_axis,
 )
+from .voxels import c_contiguous, empty_in_order
 
 __all__ = [  # the finders stay importable from here
     "DICOM_SUFFIXES",
@@ -45,6 +46,7 @@ __all__ = [  # the finders stay importable from here
     "is_dicom_file",
     "read_dicom",
 ]
+_DEFER = 16384  # bytes; larger values (pixels) are read when used: a series' slices one at a time
 _DECODER_HINT = (
     "install a decoder, e.g. `pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg` "
     "or `pip install python-gdcm`"
@@ -100,7 +102,7 @@ def read_dicom(path: str | Path) -> list[ImageData]:
 
 def _dcmread(path: Path) -> Dataset:
     try:
-        return pydicom.dcmread(path, force=path.suffix.lower() in DICOM_SUFFIXES)
+        return pydicom.dcmread(path, force=path.suffix.lower() in DICOM_SUFFIXES, defer_size=_DEFER)
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         raise ReadError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
 
@@ -208,11 +210,20 @@ def _pixels(ds: Dataset, path: Path) -> np.ndarray:
         raise ReadError(f"{path}: cannot decode pixel data ({exc})") from exc
 
 
+def _take_pixels(ds: Dataset, path: Path) -> np.ndarray:
+    """Decode a file's pixels, then drop its bytes and pydicom's cached copy of them."""
+    pixels = _pixels(ds, path)
+    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    return pixels
+
+
 def _frame_from_single(ds: Dataset, path: Path) -> _Frame:
     spacing = _floats(ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing"))
     thickness = _first(ds.get("SpacingBetweenSlices")) or _first(ds.get("SliceThickness"))
     return _Frame(
-        load=lambda: _pixels(ds, path),
+        load=lambda: _take_pixels(ds, path),
         shape=(int(ds.Rows), int(ds.Columns)),
         position=_floats(ds.get("ImagePositionPatient")),
         orientation=_floats(ds.get("ImageOrientationPatient")),
@@ -338,9 +349,6 @@ def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
         sorted([f for f, k in zip(frames, keys) if k == u], key=lambda f: f.order) for u in unique
     ]
     first = [group[0] for group in by_pos]
-    arrays = []
-    for t in range(n_time):
-        arrays.append(np.stack([_rescaled(group[t]) for group in by_pos]))
     slice_vec = (
         (first[-1].position - first[0].position) / (len(first) - 1)
         if len(first) > 1
@@ -351,11 +359,16 @@ def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
     aff[:3, 1] = ps[0] * col_dir
     aff[:3, 2] = ps[1] * row_dir
     aff[:3, 3] = first[0].position
-    volume = np.stack(arrays, axis=-1) if n_time > 1 else arrays[0]
-    # canonicalise takes spatial axes first in (column, row, slice) order, time last.
-    volume = np.moveaxis(volume, (0, 1, 2), (2, 1, 0))
-    data, spacing, origin, affine = canonicalise(volume, aff[:, [2, 1, 0, 3]])
-    data = np.ascontiguousarray(data)
+
+    def to_lps(stacked: np.ndarray):  # (t, slice, row, column) -> LPS (t, z, y, x)
+        volume = np.moveaxis(stacked, 0, -1) if stacked.ndim == 4 else stacked
+        # canonicalise takes spatial axes first in (column, row, slice) order, time last.
+        volume = np.moveaxis(volume, (0, 1, 2), (2, 1, 0))
+        return canonicalise(volume, aff[:, [2, 1, 0, 3]])
+
+    stacked = _stack_frames(by_pos, n_time, lambda a: to_lps(a)[0])
+    data, spacing, origin, affine = to_lps(stacked)
+    data = c_contiguous(data, stacked)  # filled in LPS order already: no copy
     spacing, origin = with_time_axis(spacing, origin, data.ndim)
     steps = np.diff([float(np.dot(f.position, normal)) for f in first])
     facts: dict[str, Any] = {"source": source, **nan_facts(data)}
@@ -373,6 +386,29 @@ def _stack(frames: list[_Frame], name: str, source: str) -> ImageData:
         contrast_limits=window or finite_limits(data),
         metadata=facts,
     )
+
+
+def _stack_frames(
+    by_pos: list[list[_Frame]], n_time: int, to_lps: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Every frame rescaled into one ``(t, slice, row, column)`` array (no ``t`` axis for one
+    time point) of the type ``np.stack`` would give, laid out so that ``to_lps`` of it is
+    C-contiguous: no list of slices, no stacked copy, no reoriented copy."""
+    out: np.ndarray | None = None
+    for t in range(n_time):
+        for k, group in enumerate(by_pos):
+            pixels = _rescaled(group[t])
+            if out is None:
+                shape = (len(by_pos), *pixels.shape)
+                if n_time > 1:
+                    out = empty_in_order((n_time, *shape), pixels.dtype, to_lps)
+                else:
+                    out = empty_in_order(shape, pixels.dtype, to_lps)[None]
+            elif np.result_type(out.dtype, pixels.dtype) != out.dtype:  # rare: mixed types
+                out = out.astype(np.result_type(out.dtype, pixels.dtype))
+            out[t, k] = pixels
+    assert out is not None  # by_pos holds at least one frame
+    return out[0] if n_time == 1 else out
 
 
 def _rescaled(frame: _Frame) -> np.ndarray:
@@ -404,7 +440,7 @@ def _rescale_module(src: Dataset, slope: float, intercept: float) -> Dataset:
 
 def _multiframe_image(ds: Dataset, path: Path) -> ImageData:
     """Read a multi-frame (e.g. enhanced CT/MR) file using its functional groups when present."""
-    pixels = _pixels(ds, path)
+    pixels = _take_pixels(ds, path)
     n = int(ds.get("NumberOfFrames", 1) or 1)
     if pixels.ndim == 2:
         pixels = pixels[None]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.arrayproxy import ArrayProxy
 from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
 
 from .types import (
     ImageData,
@@ -21,6 +24,7 @@ from .types import (
     with_time_axis,
     zyx_to_lps_xyz,
 )
+from .voxels import blocks, c_contiguous, native, read_into, value_range
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -50,18 +54,78 @@ def read_nifti(path: str | Path) -> list[ImageData]:
     path = Path(path)
     try:
         img = nib.load(path)
-        data = np.asanyarray(img.dataobj)
+        data, owned = _voxels(img)
     except FileNotFoundError as exc:
         raise ReadError(f"{path}: no such file") from exc
     except (ImageFileError, EOFError, OSError, zlib.error, ValueError) as exc:
         raise ReadError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from exc
-    return [nifti_image_to_imagedata(img, data, _stem(path), source=str(path))]
+    return [nifti_image_to_imagedata(img, data, _stem(path), source=str(path), owned=owned)]
+
+
+def _voxels(img: nib.Nifti1Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """The voxels in the file's (x, y, z, ...) index order, and the buffer they were read into.
+
+    Reads straight into one array of the stored type (``np.asanyarray(img.dataobj)`` holds the
+    decompressed bytes twice, or maps the file and copies it); scaling (``scl_slope``,
+    ``scl_inter``) is applied block by block: to an integer type when it is exact and fits,
+    else to float32 for 8/16-bit data (float64 for wider), not to a float64 volume. The
+    second value is None when the voxels did not come from such a read.
+    """
+    proxy = img.dataobj
+    if not (isinstance(proxy, ArrayProxy) and isinstance(proxy.file_like, (str, os.PathLike))):
+        return np.asanyarray(proxy), None
+    slope, inter = float(proxy.slope), float(proxy.inter)
+    stored = np.dtype(proxy.dtype)
+    if (slope, inter) != (1.0, 0.0) and stored.kind not in "iu":
+        return np.asanyarray(proxy), None  # scaled float voxels: rare, nibabel's way
+    fortran = proxy.order == "F"
+    raw = np.empty(proxy.shape[::-1] if fortran else proxy.shape, stored)
+    with ImageOpener(proxy.file_like) as fh:
+        fh.seek(proxy.offset)
+        read_into(fh, raw, str(proxy.file_like))
+    raw = _scaled(native(raw), slope, inter)
+    return (raw.T if fortran else raw), raw
+
+
+def _scaled(raw: np.ndarray, slope: float, inter: float) -> np.ndarray:
+    """``raw * slope + inter`` block by block, in place when the result type has raw's size."""
+    if (slope, inter) == (1.0, 0.0):
+        return raw
+    target: np.dtype = np.dtype(np.float32 if raw.itemsize <= 2 else np.float64)
+    if slope.is_integer() and inter.is_integer() and raw.size:
+        lo, hi = sorted(v * slope + inter for v in value_range(raw))
+        for t in (np.int16, np.int32):
+            if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max:
+                target = np.dtype(t)
+                break
+    out = raw.view(target) if target.itemsize == raw.itemsize else np.empty(raw.shape, target)
+    work = np.int64 if target.kind == "i" else np.float64
+    pos = 0
+    for block in blocks(raw, 1 << 20):  # C-order views of raw, lined up with out's flat view
+        end = pos + block.size
+        values = block.astype(work)  # a copy, so an in-place ``out`` may overwrite the block
+        if target.kind == "i":
+            values *= int(slope)
+            values += int(inter)
+        else:
+            values = values * slope + inter
+        out.reshape(-1)[pos:end] = values
+        pos = end
+    return out
 
 
 def nifti_image_to_imagedata(
-    img: nib.Nifti1Image, data: np.ndarray, name: str, source: str = ""
+    img: nib.Nifti1Image,
+    data: np.ndarray,
+    name: str,
+    source: str = "",
+    owned: np.ndarray | None = None,
 ) -> ImageData:
-    """Convert a loaded nibabel image and its array into an ImageData in LPS (z, y, x) order."""
+    """Convert a loaded nibabel image and its array into an ImageData in LPS (z, y, x) order.
+
+    ``owned`` is the buffer behind ``data`` when nothing else refers to it (as from
+    :func:`read_nifti`): it is then reoriented in place instead of copied.
+    """
     where = source or name
     # Singleton axes after the third (x, y, z, 1, 3 vector images...) carry no voxels.
     while data.ndim > 4 and data.shape[-1] == 1:
@@ -73,7 +137,7 @@ def nifti_image_to_imagedata(
         data = data[..., None]
     ras = np.asarray(img.affine, dtype=float)
     arr, spacing, origin, affine = canonicalise(data, _RAS_TO_LPS @ ras)
-    arr = np.ascontiguousarray(arr)
+    arr = c_contiguous(arr, owned)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     spacing, origin = with_time_axis(spacing, origin, arr.ndim)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Any
 
 import nrrd
 import numpy as np
+from nrrd import reader as _nrrd_reader
 
 from .types import (
     ImageData,
@@ -20,6 +22,7 @@ from .types import (
     with_time_axis,
     zyx_to_lps_xyz,
 )
+from .voxels import c_contiguous, native, read_into
 
 NRRD_SUFFIXES = (".nrrd", ".nhdr")
 LABELS_KEY = "napari_layer_type"
@@ -49,7 +52,7 @@ def read_nrrd(path: str | Path) -> list[ImageData]:
     if not path.exists():
         raise ReadError(f"{path}: no such file")
     try:
-        data, header = nrrd.read(str(path))
+        data, header, owned = _read(path)
     except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors...
         raise ReadError(f"{path}: not a readable NRRD file ({type(exc).__name__}: {exc})") from exc
     check_ndim(data, path)
@@ -67,7 +70,7 @@ def read_nrrd(path: str | Path) -> list[ImageData]:
         aff[:3, 2] = np.cross(aff[:3, 0], aff[:3, 1])
         aff[:3, 2] /= np.linalg.norm(aff[:3, 2]) or 1.0
     arr, spacing, org, affine = canonicalise(data, aff)
-    arr = np.ascontiguousarray(arr)
+    arr = c_contiguous(arr, owned)
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     spacing, org = with_time_axis(spacing, org, arr.ndim)
@@ -93,6 +96,47 @@ def read_nrrd(path: str | Path) -> list[ImageData]:
             metadata=facts,
         )
     ]
+
+
+def _read(path: Path) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """Voxels in the file's (Fortran) index order, the header, and the buffer read into.
+
+    Raw and gzip data in the header's file are read straight into one array (pynrrd holds the
+    compressed bytes, a growing decompressed copy and one more copy); anything else (detached
+    data, ASCII, bzip2, skips) is read by pynrrd, and the buffer is then None.
+    """
+    with open(path, "rb") as fh:
+        header = nrrd.read_header(fh)
+        buf = _read_voxels(fh, header, str(path))
+        if buf is None:
+            return nrrd.read_data(header, fh, str(path)), header, None
+    buf = native(buf)
+    return buf.T, header, buf
+
+
+def _read_voxels(fh: Any, header: dict, where: str) -> np.ndarray | None:
+    encoding = str(header.get("encoding", "")).lower()
+    plain = not any(k in header for k in ("data file", "datafile", "line skip", "byte skip"))
+    if not plain or encoding not in ("raw", "gzip", "gz"):
+        return None
+    try:
+        dtype = _nrrd_reader._determine_datatype(header)
+    except (AttributeError, KeyError):  # another pynrrd, or a header pynrrd will explain
+        return None
+    buf = np.empty(tuple(int(n) for n in header["sizes"][::-1]), dtype)
+    if encoding == "raw":
+        return read_into(fh, buf, where)
+    view = memoryview(buf.reshape(-1).view(np.uint8))
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)  # gzip, as pynrrd
+    pos = 0
+    while pos < view.nbytes:
+        src = inflate.unconsumed_tail or fh.read(1 << 20)
+        if not src or inflate.eof:
+            raise OSError(f"{where}: expected {view.nbytes} bytes of voxels, got {pos}")
+        out = inflate.decompress(src, min(view.nbytes - pos, 1 << 22))
+        view[pos : pos + len(out)] = out
+        pos += len(out)
+    return buf
 
 
 def _spatial_axes(data: np.ndarray, header: dict, path: Path) -> tuple[list[int], list]:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation, ornt_transform
 
+from .voxels import blocks
+
 # Index order after canonicalisation: data axis i increases along world axis i (x, y, z of LPS).
 _CANONICAL_ORNT = np.array([[0, 1], [1, 1], [2, 1]], dtype=float)
 # Swaps (x, y, z) <-> (z, y, x) in homogeneous 4x4 coordinates; it is its own inverse.
@@ -126,18 +128,26 @@ def nan_facts(data: np.ndarray) -> dict[str, Any]:
     """Return ``{"has_nan": bool, "nan_count": int}`` for float arrays (NaNs are kept)."""
     if not np.issubdtype(data.dtype, np.floating):
         return {"has_nan": False}
-    count = int(np.count_nonzero(np.isnan(data)))
+    count = sum(int(np.count_nonzero(np.isnan(b))) for b in blocks(data))
     return {"has_nan": count > 0, "nan_count": count}
 
 
 def finite_limits(data: np.ndarray) -> tuple[float, float] | None:
-    """Return (min, max) of the finite values when data has NaN/inf, else None (napari decides)."""
-    if not np.issubdtype(data.dtype, np.floating) or np.isfinite(data).all():
+    """Return (min, max) of the finite values when data has NaN/inf, else None (napari decides).
+
+    Scanned block by block, so a float volume costs no whole-size mask or copy.
+    """
+    if not np.issubdtype(data.dtype, np.floating):
         return None
-    finite = data[np.isfinite(data)]
-    if finite.size == 0:
+    if all(np.isfinite(b).all() for b in blocks(data)):
+        return None
+    lo, hi = np.inf, -np.inf
+    for b in blocks(data):
+        finite = b[np.isfinite(b)]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    if lo > hi:  # no finite value
         return (0.0, 1.0)
-    lo, hi = float(finite.min()), float(finite.max())
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
