@@ -68,7 +68,8 @@ def train_tiny_run(mni_small, small_config):
 NOTIFYING = (  # the dock modules that show napari notifications
     "train.widget", "train.feedback", "train.cohort_input", "train.pair_input", "generate.widget",
     "generate.saving",
-    "generate.export_dataset", "generate.translation", "evaluate.widget", "evaluate.panel",
+    "generate.export_dataset", "generate.translation", "generate.synthesis", "generate.flag",
+    "evaluate.widget", "evaluate.panel",
 )  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .io import read_dicom
-from .io.templates import SAMPLES_HINT, load_mni152
+from .io.templates import SAMPLES_HINT, load_mni152, mni152_tissue_labels
 
 _MNI_NAMES = {"T1": "MNI152 T1", "GM": "MNI152 GM", "WM": "MNI152 WM"}
 
@@ -24,6 +24,17 @@ def mni152() -> list[tuple]:
             kwargs.update(colormap="magma", blending="additive", opacity=0.5, visible=False)
         layers.append((data, kwargs, kind))
     return layers
+
+
+def mni152_tissue() -> list[tuple]:
+    """Return the MNI152 T1 and its tissue labels (background / CSF / GM / WM) as a training pair
+    for mask-to-image synthesis: an image layer and a Labels layer on the same grid."""
+    t1, labels = mni152_tissue_labels(resolution=2)
+    t1.name = "MNI152 T1"
+    labels.name = "MNI152 tissue labels"
+    data, kwargs, _ = labels.to_layer_data("labels")
+    kwargs["opacity"] = 0.4
+    return [t1.to_layer_data(), (data, kwargs, "labels")]
 
 
 def _testdata_file(name: str) -> Path:

@@ -128,7 +128,7 @@ def test_validate_rejects_a_value_outside_the_choices(s):
         ({"holdout": True}, "holdout must be a fraction between 0 and 0.5 (got True)"),
         ({"holdout_slabs": 9}, "holdout_slabs must be a whole number of slabs from 1 to 8"),
         ({"score_every": -1}, "score_every must be a whole number of steps >= 0 (got -1)"),
-        ({"family": "vae"}, "family must be one of gan, translate (got 'vae')"),
+        ({"family": "vae"}, "family must be one of gan, translate, mask2image (got 'vae')"),
         ({"size": 48}, "size must be one of 32, 64, 128, 256 (got 48)"),
         ({"class_input": "x"}, "class_input must be one of onehot, embedding"),
         ({"discriminator": "x"}, "discriminator must be one of batchnorm, projection"),
@@ -165,7 +165,8 @@ def test_docs_table_is_up_to_date():
     table = markdown_table()
     for s in SETTINGS:
         assert f"| `{s.name}` |" in table
-    assert "| `steps` | recipe: 800 / 20000 (translate: 1500 / 20000) |" in table
+    steps = "recipe: 800 / 20000 (translate: 1500 / 20000; mask2image: 1500 / 20000)"
+    assert f"| `steps` | {steps} |" in table
 
 
 def test_ct_window_default_note_is_the_engine_window():

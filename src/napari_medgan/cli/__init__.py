@@ -1,4 +1,4 @@
-"""The ``napari-medgan`` command line: train, generate, translate, evaluate and demo.
+"""The ``napari-medgan`` command line: train, generate, translate, synthesize, evaluate, demo.
 
 Each subcommand lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``;
 all of them are thin shells over :mod:`napari_medgan.engine`.
@@ -13,7 +13,7 @@ import sys
 
 from .common import EXPECTED_ERRORS, OneLineParser, fail
 
-SUBCOMMANDS = ("train", "generate", "translate", "evaluate", "demo")
+SUBCOMMANDS = ("train", "generate", "translate", "synthesize", "evaluate", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ from napari_medgan.engine.config import (
     preset_for_device,
 )
 from napari_medgan.engine.devices import resolve_device
+from napari_medgan.engine.families.mask2image.pairs import build_mask_pairs, parse_label_values
 from napari_medgan.engine.families.translate.pairs import build_pairs
 from napari_medgan.engine.resume import check_config, check_steps, read_run
 from napari_medgan.engine.runlock import check_free
@@ -41,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train on NIfTI files, DICOM files or folders, or NRRD files. Give one "
         "--condition per input for a conditional GAN, or none for an unconditional one; "
         "--family translate with --source/--target pairs learns to turn a source scan into the "
-        "target contrast. Ctrl-C stops cleanly and saves a checkpoint; --resume continues it.",
+        "target contrast; --family mask2image with one --labels map per input learns to make a "
+        "matching scan from a label map. Ctrl-C stops cleanly and saves a checkpoint; --resume "
+        "continues it.",
     )
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="NIfTI / DICOM / NRRD scans")
     add_training_options(p)
@@ -201,6 +204,28 @@ def translation_pairs(args: argparse.Namespace, config: TrainConfig, saved) -> S
     )
 
 
+def mask_pairs(args: argparse.Namespace, config: TrainConfig, saved) -> SliceDataset:
+    """The (labels, image) training set of ``--family mask2image`` (a saved run's transforms
+    and label values on resume)."""
+    if args.condition or args.cohort:
+        raise CLIError(
+            "a mask-to-image run takes input scans with one --labels map each (or --pairs "
+            "TABLE), not --condition or --cohort"
+        )
+    values = None
+    if saved is not None:
+        values = parse_label_values(saved.meta["roles"]["labels"]["values"])
+    return build_mask_pairs(
+        load_pairs(args, "mask2image"),
+        config.size,
+        config.slice_axis,
+        config.min_foreground,
+        transforms=saved.transforms if saved is not None else None,
+        ct_window=config.ct_window,
+        label_values=values,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     base = preset_base(args, TrainConfig(slice_axis=0))
     saved = read_run(args.resume) if args.resume else None
@@ -224,8 +249,13 @@ def run(args: argparse.Namespace) -> int:
     split = None
     if config.family == "translate":
         dataset = translation_pairs(args, config, saved)
+    elif config.family == "mask2image":
+        dataset = mask_pairs(args, config, saved)
     elif wants_pairs(args):
-        raise CLIError("--source/--target/--pairs train a translation: add --family translate")
+        raise CLIError(
+            "--source/--target/--pairs train a translation (add --family translate); --labels "
+            "trains a mask-to-image run (add --family mask2image)"
+        )
     elif args.cohort:
         dataset, split = prepare_cohort(args, config, quiet=args.quiet)
     elif not args.inputs:

@@ -51,6 +51,7 @@ class TrainConfig:
     beta2: float = _spec("beta2")
     loss: str = _spec("loss")
     l1_weight: float = _spec("l1_weight")
+    fm_weight: float = _spec("fm_weight")
     crop: int = _spec("crop")
     r1_gamma: float = _spec("r1_gamma")
     r1_every: int = _spec("r1_every")
@@ -169,10 +170,13 @@ def preset(
     device : str
         Stored in the returned config.
     family : str
-        ``"translate"`` gets its own recipe (docs/translation.md).
+        ``"translate"`` and ``"mask2image"`` get their own recipes (docs/translation.md,
+        docs/mask2image.md).
     """
     if family == "translate":
         return translate_preset(name, size, device)
+    if family == "mask2image":
+        return mask2image_preset(name, size, device)
     if name == "cpu":
         size = size or 64
         return TrainConfig(size=size, steps=CPU_STEPS.get(size, 3000), device=device)
@@ -213,6 +217,29 @@ def translate_preset(name: str, size: int | None = None, device: str = "auto") -
         device=device,
     )
 
+
+def mask2image_preset(name: str, size: int | None = None, device: str = "auto") -> TrainConfig:
+    """The ``mask2image`` family's recipe: 64 px on a CPU, 128 px on a GPU."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    gpu = name == "gpu"
+    size = size or (128 if gpu else 64)
+    return TrainConfig(
+        family="mask2image",
+        size=size,
+        crop=0 if gpu or size <= 64 else 64,
+        steps=20000 if gpu else MASK2IMAGE_CPU_STEPS.get(size, 1500),
+        batch_size=32 if gpu else 16,
+        base_channels=64 if gpu else 32,
+        max_channels=256,
+        channels_last=gpu,
+        checkpoint_every=2000 if gpu else 500,
+        device=device,
+    )
+
+
+#: Steps of the ``mask2image`` family's ``cpu`` preset per size (about 15 CPU-minutes).
+MASK2IMAGE_CPU_STEPS = {32: 4000, 64: 1500, 128: 1500, 256: 1200}
 
 #: Steps of the ``translate`` family's ``cpu`` preset per size (about 15 CPU-minutes; from 128 px
 #: up it trains on 64 px windows, so a step costs about what a 64 px step does).

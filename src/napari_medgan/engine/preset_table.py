@@ -26,6 +26,8 @@ COLUMNS: tuple[tuple[str, str, int | None, str], ...] = (
     ("`gpu`, `--size 256`", "gpu", 256, "gan"),
     ("translate, `cpu`", "cpu", None, "translate"),
     ("translate, `gpu`", "gpu", None, "translate"),
+    ("mask2image, `cpu`", "cpu", None, "mask2image"),
+    ("mask2image, `gpu`", "gpu", None, "mask2image"),
 )
 
 
@@ -45,6 +47,8 @@ def _rates(c: TrainConfig, _: str) -> str:
 def _loss(c: TrainConfig, _: str) -> str:
     if SETTING["l1_weight"].used_by(c.family) and c.l1_weight:
         return f"{c.loss} + {show(c.l1_weight)} × L1"
+    if SETTING["fm_weight"].used_by(c.family) and c.fm_weight:
+        return f"{c.loss} + {show(c.fm_weight)} × feature matching"
     return c.loss
 
 

@@ -257,3 +257,12 @@ def _scans(rows: list[list[float]]) -> str:
     n = len(rows)
     slices = sum(int(r[0]) for r in rows)
     return f"{n} scan{'s' if n != 1 else ''} ({slices} slices)"
+
+
+def resume_label_values(path: str | Path | None) -> list[int] | None:
+    """The label values of a resumed ``mask2image`` run (None: a new run or another family)."""
+    if path is None:
+        return None
+    roles = read_run(path).meta.get("roles") or {}
+    values = roles.get("labels", {}).get("values")
+    return None if values is None else [int(v) for v in str(values).split(",") if v.strip()]

@@ -37,9 +37,10 @@ from .checkpoint import CheckpointError
 from .config import ConfigError, TrainConfig
 from .data import DataError, SliceDataset, Volume, build_dataset
 from .families import FamilyError
+from .families.mask2image.pairs import build_mask_pairs
 from .families.translate.pairs import build_pairs
 from .holdout import HoldoutSplit
-from .resume import resume_transforms
+from .resume import resume_label_values, resume_transforms
 from .sampling import SamplingError
 from .trainer import Trainer, TrainingError
 
@@ -396,7 +397,8 @@ def train_target(
     """Build the dataset (unless ``dataset`` is prepared already, e.g. a cohort), train and
     emit every report; the trainer (which takes the run-folder lock here, in the child that
     writes the checkpoints) saves on stop. ``pairs`` (source, target) make the paired set of
-    a ``translate`` run instead of ``volumes``.
+    a ``translate`` run instead of ``volumes``; for a ``mask2image`` run they are (labels,
+    image).
 
     ``threads`` sets torch's CPU threads in the child and lowers its priority below the
     GUI's (default: torch's own choice, normal priority);
@@ -404,7 +406,13 @@ def train_target(
     """
     _share_cpu_with_gui(threads)
     cfg = config.validate()
-    if dataset is None and pairs:
+    if dataset is None and pairs and cfg.family == "mask2image":
+        dataset = build_mask_pairs(
+            pairs, cfg.size, cfg.slice_axis, cfg.min_foreground,
+            transforms=resume_transforms(resume), ct_window=cfg.ct_window,
+            label_values=resume_label_values(resume),
+        )  # fmt: skip
+    elif dataset is None and pairs:
         dataset = build_pairs(
             pairs, cfg.size, cfg.slice_axis, cfg.min_foreground,
             transforms=resume_transforms(resume), ct_window=cfg.ct_window,

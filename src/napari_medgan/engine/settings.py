@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 #: Model families (``engine.families`` registers one class per name).
-FAMILIES = ("gan", "translate")
+FAMILIES = ("gan", "translate", "mask2image")
 LOSSES = ("nonsaturating", "minimax", "hinge")
 AUGMENT_OPS = (
     "translation", "rotation", "scale", "flip", "brightness", "contrast", "gamma", "cutout",
@@ -200,8 +200,8 @@ _UNIT = {"minimum": 0.0, "maximum": 1.0}  # a probability-like number in [0, 1)
 _GAN = ("gan",)
 SETTINGS: tuple[Setting, ...] = (
     S("family", str, "gan", "model family: gan = noise (+ condition) -> scan; translate = a "
-      "source scan -> the same slices in a target contrast", choices=FAMILIES, group="model",
-      option="--family"),
+      "source scan -> the same slices in a target contrast; mask2image = a label map "
+      "(+ noise) -> a matching scan", choices=FAMILIES, group="model", option="--family"),
     S("size", int, 64, "training resolution in pixels (square); slices keep their aspect ratio",
       choices=SIZES, group="basic", recipe=True, option="--size"),
     S("steps", int, 2000, "discriminator/generator update pairs", minimum=1, group="basic",
@@ -228,9 +228,14 @@ SETTINGS: tuple[Setting, ...] = (
     S("l1_weight", float, 100.0, "weight of the L1 distance to the target beside the adversarial "
       "loss, pix2pix's 100; 0: the adversarial loss alone", minimum=0.0,
       families=("translate",), group="advanced", option="--l1-weight"),
-    S("crop", int, 0, "train on random CROP x CROP windows of the size-px slices (one window for "
-      "source and target) and translate whole slices; 0: whole slices", choices=(0, 32, 64, 128),
-      families=("translate",), group="advanced", recipe=True),
+    S("fm_weight", float, 10.0, "weight of feature matching (the discriminator's features of the "
+      "synthetic image against the real one's, pix2pixHD's 10) beside the adversarial loss; 0: "
+      "the adversarial loss alone", minimum=0.0, families=("mask2image",), group="advanced",
+      option="--fm-weight"),
+    S("crop", int, 0, "train on random CROP x CROP windows of the size-px slices (one window "
+      "for source and target, or labels and image) and apply the model to whole slices; 0: "
+      "whole slices", choices=(0, 32, 64, 128), families=("translate", "mask2image"),
+      group="advanced", recipe=True),
     S("r1_gamma", float, 0.0, "R1 gradient penalty weight on real images; 0 disables it",
       minimum=0.0, recipe=True, option="--r1"),
     S("r1_every", int, 16, "lazy R1: apply it every this many steps, its weight scaled to match",
@@ -326,7 +331,7 @@ TABLE_END = "<!-- end of the settings table -->"
 
 def recipe_default(s: Setting) -> str:
     """A recipe setting's default: the ``cpu`` / ``gpu`` presets' values, and where the ``gpu``
-    preset at 256 px and the ``translate`` family's presets differ."""
+    preset at 256 px and the ``translate`` and ``mask2image`` families' presets differ."""
     from .config import preset
 
     def pair(cpu: Any, gpu: Any) -> str:
@@ -337,6 +342,7 @@ def recipe_default(s: Setting) -> str:
         for k, n, size, f in (
             ("cpu", "cpu", None, "gan"), ("gpu", "gpu", None, "gan"), ("wide", "gpu", 256, "gan"),
             ("tcpu", "cpu", None, "translate"), ("tgpu", "gpu", None, "translate"),
+            ("mcpu", "cpu", None, "mask2image"), ("mgpu", "gpu", None, "mask2image"),
         )
     }  # fmt: skip
     text = pair(value["cpu"], value["gpu"])
@@ -345,6 +351,8 @@ def recipe_default(s: Setting) -> str:
         notes.append(f"gpu at 256 px: {show(value['wide'])}")
     if s.used_by("translate") and (value["tcpu"], value["tgpu"]) != (value["cpu"], value["gpu"]):
         notes.append(f"translate: {pair(value['tcpu'], value['tgpu'])}")
+    if s.used_by("mask2image") and (value["mcpu"], value["mgpu"]) != (value["cpu"], value["gpu"]):
+        notes.append(f"mask2image: {pair(value['mcpu'], value['mgpu'])}")
     return text + (f" ({'; '.join(notes)})" if notes else "")
 
 

@@ -1,7 +1,8 @@
 """Model families behind the one training loop: a registry by name.
 
 ``gan``: noise + class → image (the seed's GAN and conditional GAN). ``translate``: a real
-source image → the same slice in a target contrast (pix2pix-class). A checkpoint's config names
+source image → the same slice in a target contrast (pix2pix-class). ``mask2image``: a label map
+and noise → a matching image (SPADE-class). A checkpoint's config names
 its family; checkpoints written before families existed are ``gan``.
 """
 
@@ -11,9 +12,12 @@ from typing import Any
 
 from .base import Family, HeldoutScore
 from .gan import GanFamily
+from .mask2image import Mask2ImageFamily
 from .translate import TranslateFamily
 
-FAMILIES: dict[str, type[Family]] = {f.name: f for f in (GanFamily, TranslateFamily)}
+FAMILIES: dict[str, type[Family]] = {
+    f.name: f for f in (GanFamily, TranslateFamily, Mask2ImageFamily)
+}
 DEFAULT_FAMILY = "gan"
 
 
@@ -24,6 +28,7 @@ SERIES_LABELS = {
     "d_real": "D(real)",
     "d_fake": "D(fake)",
     "l1": "L1",
+    "fm": "FM",
 }
 
 
@@ -59,6 +64,8 @@ def require_family(config: dict[str, Any], wanted: str, action: str, where: str 
             "gan": "use `napari-medgan generate` (or the Generate dock) to sample it",
             "translate": "use `napari-medgan translate RUN INPUT` (or the Generate dock with "
             "an image layer) to translate a scan",
+            "mask2image": "use `napari-medgan synthesize RUN LABELS` (or the Generate dock with "
+            "a Labels layer) to make images from a label map",
         }.get(have, "")
         place = f"{where} is" if where else "this run is"
         raise FamilyError(

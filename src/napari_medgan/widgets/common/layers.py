@@ -102,6 +102,20 @@ def to_volumes(
     return volumes
 
 
+def labels_volume(layer: Labels) -> Volume:
+    """A Labels layer as an engine volume on its own grid (scale and translate)."""
+    data = np.asarray(layer.data)
+    if data.ndim not in (2, 3):
+        raise DataError(f"{layer.name!r} has {data.ndim} dimensions; use a 2D or 3D label map")
+    return Volume(
+        data=data,
+        spacing=tuple(float(s) for s in layer.scale[-data.ndim :]),
+        modality="OT",
+        name=layer.name,
+        origin=tuple(float(t) for t in layer.translate[-data.ndim :]),
+    )
+
+
 def world_extent(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
     """World (min, max) corners of a layer's data, per axis (mm)."""
     ext = np.asarray(layer.extent.world, dtype=float)

@@ -135,6 +135,11 @@ class CheckpointInput:
                 f"{run} · step {s.step} · translation {s.source_name} → {s.target_name} · "
                 f"{s.config.size} px"
             )
+        elif s.config.family == "mask2image":
+            self.info.setText(
+                f"{run} · step {s.step} · masks → {s.image_name} · labels "
+                f"{', '.join(map(str, s.label_values))} · {s.config.size} px"
+            )
         else:
             kind = "conditional" if s.conditional else "unconditional"
             self.info.setText(
@@ -145,15 +150,18 @@ class CheckpointInput:
 
 
 def load_sampler(path: str, families: tuple[str, ...] = ("gan",)):
-    """The run's model on the CPU (a ``Sampler`` or a ``Translator``), or the error that says
-    why not (a value, so that a thread job shows one clear notification instead of napari's
-    traceback): also a run of a family outside ``families``."""
+    """The run's model on the CPU (a ``Sampler``, ``Translator`` or ``Synthesizer``), or the
+    error that says why not (a value, so that a thread job shows one clear notification instead
+    of napari's traceback): also a run of a family outside ``families``."""
     try:
         model = load_model(path, device="cpu")
     except (CheckpointError, FamilyError) as exc:
         return exc
     if model.config.family not in families:
-        where = {"translate": "the Generate dock translates image layers with it"}
+        where = {
+            "translate": "the Generate dock translates image layers with it",
+            "mask2image": "the Generate dock makes images from Labels layers with it",
+        }
         hint = where.get(model.config.family, "")
         return FamilyError(
             f"{path} is a {model.config.family!r} run; this dock works with "

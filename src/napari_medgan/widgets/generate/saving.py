@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from napari.layers import Image
+from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import QFileDialog, QWidget
 
@@ -16,21 +16,42 @@ from napari_medgan.napari_glue import hooks
 SAVE_FILTERS = ("NIfTI (*.nii.gz)", "NIfTI (*.nii)", "Synthetic DICOM series (folder)")
 
 
-def save_generated(layer: Image, path: str | Path, dicom: bool = False) -> Path | None:
-    """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``).
-
-    The same writers as File ▸ Save: geometry from scale, translate and affine; the DICOM
-    writer refuses layers not generated here, changed since, or from a flagged checkpoint.
-    Returns what was written, or None after an error notification.
-    """
-    attributes = {
+def _attributes(layer: Layer) -> dict:
+    return {
         "name": layer.name,
         "scale": tuple(layer.scale),
         "translate": tuple(layer.translate),
         "affine": layer.affine.affine_matrix,
         "metadata": dict(layer.metadata),
     }
+
+
+def labels_path(path: str | Path) -> Path:
+    """Where the label map of an image saved at ``path`` goes: ``NAME_labels`` + its suffix
+    (NIfTI beside a DICOM folder)."""
+    path = Path(path)
+    for ext in (".nii.gz", ".nii"):
+        if path.name.lower().endswith(ext):
+            return path.with_name(path.name[: -len(ext)] + "_labels" + ext)
+    return path.with_name(path.name + "_labels.nii.gz")
+
+
+def save_generated(
+    layer: Image, path: str | Path, dicom: bool = False, labels: Labels | None = None
+) -> Path | None:
+    """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``);
+    with ``labels`` (the label map a synthesised image matches) also that, as NIfTI labels at
+    :func:`labels_path`.
+
+    The same writers as File ▸ Save: geometry from scale, translate and affine; the DICOM
+    writer refuses layers not generated here, changed since, or from a flagged checkpoint.
+    Nothing is written over an existing file. Returns what was written (the image), or None
+    after an error notification.
+    """
+    attributes = _attributes(layer)
     try:
+        if labels is not None and labels_path(path).exists():
+            raise WriteError(f"{labels_path(path)} exists; choose another name")
         if np.ndim(layer.data) > 3:
             raise WriteError(
                 f"{layer.name}: a condition-swap stack is 4D; save one condition at a time"
@@ -44,6 +65,11 @@ def save_generated(layer: Image, path: str | Path, dicom: bool = False) -> Path 
                 warnings.simplefilter("ignore", UserWarning)
                 out = Path(hooks.write_nifti(str(path), layer.data, attributes)[0])
             show_info(f"Saved {out}")
+        if labels is not None:
+            lab = hooks.write_labels_nifti(
+                str(labels_path(path)), labels.data, _attributes(labels)
+            )
+            show_info(f"Saved its label map {lab[0]}")
     except (WriteError, OSError) as exc:
         show_error(f"Cannot save {layer.name}: {exc}")
         return None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from napari.layers import Image
-from napari.utils.notifications import show_error, show_info, show_warning
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -20,21 +21,23 @@ from qtpy.QtWidgets import (
 
 from napari_medgan.engine import CheckpointError, Sampler, SamplingError
 from napari_medgan.engine.families.translate.infer import Translator
-from napari_medgan.napari_glue.session import memorization
 
 from ..common.jobs import thread_job
 from ..common.layers import refill
 from ..common.output_layers import GENERATED_KEY, sample_layer, swap_layer
 from ..common.path_field import CheckpointInput, connect_while_alive
 from .export_dataset import open_export_dialog
+from .flag import MemorizationFlag, memorization
 from .sampling import sample_job, swap_job
 from .saving import ask_and_save, save_generated
+from .synthesis import LABELS_KEY, start_synthesis
 from .translation import start_translation
 
 
-class GenerateWidget(CheckpointInput, QWidget):
-    """Draw samples from a trained model into layers that line up with the real scans, or
-    translate an image layer with a translation run (``translate``).
+class GenerateWidget(MemorizationFlag, CheckpointInput, QWidget):
+    """Draw samples from a trained model into layers that line up with the real scans,
+    translate an image layer with a translation run (``translate``), or make images from a
+    Labels layer with a mask-to-image run (``mask2image``).
 
     Parameters
     ----------
@@ -42,7 +45,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         Injected by napari when the widget is docked.
     """
 
-    families = ("gan", "translate")
+    families = ("gan", "translate", "mask2image")
 
     def __init__(self, napari_viewer, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +68,9 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.translate_btn.setToolTip(
             "the chosen image layer in the run's target contrast, as a new layer on its grid"
         )
+        self.synth_btn = QPushButton("Synthesize from labels")
+        self.synth_btn.setToolTip("one image per sample, on the chosen Labels layer's grid")
+        self.deform = QCheckBox("deform the mask for each sample (new anatomy)")
         self.generate_btn = QPushButton("Generate")
         self.swap_btn = QPushButton("Condition swap")
         self.swap_btn.setToolTip("one seed rendered under every condition, stacked on a new axis")
@@ -83,6 +89,7 @@ class GenerateWidget(CheckpointInput, QWidget):
         self.generate_btn.clicked.connect(self.generate)
         self.swap_btn.clicked.connect(self.condition_swap)
         self.translate_btn.clicked.connect(self.translate)
+        self.synth_btn.clicked.connect(self.synthesize)
         self.save_btn.clicked.connect(self._save_dialog)
         self.export_btn.clicked.connect(lambda: open_export_dialog(self))
         events = napari_viewer.layers.events
@@ -103,11 +110,13 @@ class GenerateWidget(CheckpointInput, QWidget):
         form.addRow("condition", self.condition)
         form.addRow("seed", self.seed)
         form.addRow(self.reference_label, self.reference)
+        form.addRow(self.deform)
         layout.addLayout(form)
         row = QHBoxLayout()
         row.addWidget(self.generate_btn)
         row.addWidget(self.swap_btn)
         row.addWidget(self.translate_btn)
+        row.addWidget(self.synth_btn)
         row.addWidget(self.cancel_btn)
         layout.addLayout(row)
         layout.addWidget(self.progress)
@@ -125,12 +134,18 @@ class GenerateWidget(CheckpointInput, QWidget):
         """A translation run is loaded (an image layer in, its translation out)."""
         return self.sampler is not None and self.sampler.config.family == "translate"
 
+    @property
+    def synthesizing(self) -> bool:
+        """A mask-to-image run is loaded (a Labels layer in, images out)."""
+        return self.sampler is not None and self.sampler.config.family == "mask2image"
+
     def _loaded(self, sampler: Sampler | Translator) -> None:
         self.condition.clear()
-        if not self.translating:
+        if self.sampler.config.family == "gan":
             self.condition.addItems(sampler.class_names)
-        label = "layer to translate" if self.translating else "reference layer"
-        self.reference_label.setText(label)
+        label = {"translate": "layer to translate", "mask2image": "labels layer"}
+        self.reference_label.setText(label.get(self.sampler.config.family, "reference layer"))
+        self._refresh_layers()
         self._update_buttons()
         self._update_flag()
 
@@ -176,6 +191,15 @@ class GenerateWidget(CheckpointInput, QWidget):
         on the same grid (``last_layer``). False (and a notification) if nothing started."""
         return self._can_run() and start_translation(self, self.reference_layer())
 
+    def synthesize(self) -> bool:
+        """Make ``n`` images from the chosen Labels layer in the background (seeds from
+        ``seed``; with ``deform`` each from its own deformed mask); the last arrives as
+        ``last_layer``. False (and a notification) if nothing started."""
+        return self._can_run() and start_synthesis(
+            self, self.reference_layer(), self.n.value(), self.seed.value(),
+            self.deform.isChecked(),
+        )  # fmt: skip
+
     def cancel(self) -> None:
         """Stop the running sampling job after its current chunk."""
         if self.job is not None:
@@ -193,8 +217,10 @@ class GenerateWidget(CheckpointInput, QWidget):
         return self.job is None
 
     def _gan_only(self, what: str) -> bool:
-        if self.translating:
-            show_error(f"Cannot {what}: this is a translation run; use Translate layer")
+        if self.sampler.config.family != "gan":
+            kind, use = ("translation", "Translate layer") if self.translating else (
+                "mask-to-image", "Synthesize from labels")  # fmt: skip
+            show_error(f"Cannot {what}: this is a {kind} run; use {use}")
             return False
         return True
 
@@ -228,30 +254,15 @@ class GenerateWidget(CheckpointInput, QWidget):
         """Write ``layer`` as NIfTI (``path``) or as a synthetic DICOM series (folder ``path``);
         see :func:`~napari_medgan.widgets.generate.saving.save_generated`."""
         self._warn_if_flagged(layer.metadata.get("model"))
-        return save_generated(layer, path, dicom)
+        labels = self.viewer.layers[layer.metadata[LABELS_KEY]] if layer.metadata.get(
+            LABELS_KEY) in self.viewer.layers else None  # fmt: skip
+        return save_generated(layer, path, dicom, labels)
 
     def _save_dialog(self) -> None:
         ask_and_save(self, self.viewer, self.save_target.currentText())
 
-    # ------------------------------------------------------------------ memorization flag
-    def _update_flag(self, *_args) -> None:
-        reasons = memorization.reasons(self.sampler.path if self.sampler else None)
-        self.flag.setText(
-            "⚠ Evaluation flagged this checkpoint for copying training slices: "
-            + "; ".join(reasons)
-        )
-        self.flag.setVisible(bool(reasons))
-
-    def _warn_if_flagged(self, checkpoint) -> None:
-        reasons = memorization.reasons(checkpoint)
-        if reasons:
-            show_warning(
-                "This checkpoint may copy training slices (memorization test): "
-                + "; ".join(reasons)
-            )
-
     # ------------------------------------------------------------------ helpers
-    def reference_layer(self) -> Image | None:
+    def reference_layer(self) -> Image | Labels | None:
         name = self.reference.currentText()
         return self.viewer.layers[name] if name in self.viewer.layers else None
 
@@ -264,13 +275,14 @@ class GenerateWidget(CheckpointInput, QWidget):
         images = [lay for lay in self.viewer.layers if isinstance(lay, Image)]
         real = [lay.name for lay in images if not _ours(lay)]
         generated = [lay.name for lay in images if lay.metadata.get(GENERATED_KEY)]
-        refill(self.reference, real)
+        labels = [lay.name for lay in self.viewer.layers if isinstance(lay, Labels)]
+        refill(self.reference, labels if self.synthesizing else real)
         refill(self.save_target, generated, fallback=len(generated) - 1)  # the newest
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         ok = self.sampler is not None and self.job is None
-        gan = ok and not self.translating
+        gan = ok and self.sampler.config.family == "gan"
         self.cancel_btn.setEnabled(self.job is not None)
         self.generate_btn.setEnabled(gan)
         self.export_btn.setEnabled(gan)
@@ -280,6 +292,9 @@ class GenerateWidget(CheckpointInput, QWidget):
             w.setEnabled(not self.translating)
         self.translate_btn.setVisible(self.translating)
         self.translate_btn.setEnabled(ok)
+        for w in (self.synth_btn, self.deform):
+            w.setVisible(self.synthesizing)
+        self.synth_btn.setEnabled(ok)
         self.save_btn.setEnabled(self.save_target.count() > 0)
 
 

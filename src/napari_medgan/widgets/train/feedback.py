@@ -94,7 +94,8 @@ class TrainFeedback(QWidget):
         counts = ", ".join(f"{k}: {v}" for k, v in msg.counts.items())
         kind = "conditional GAN" if msg.conditional else "GAN"
         if msg.roles:
-            kind = "translation " + " → ".join(r["name"] for r in msg.roles.values())
+            what = "mask-to-image" if "labels" in msg.roles else "translation"
+            kind = f"{what} " + " → ".join(r["name"] for r in msg.roles.values())
         self.plot.set_score_name(msg.score_name)
         again = f"; resumed at step {msg.resumed_from}" if msg.resumed_from else ""
         self.summary.setText(f"{kind} on {msg.device} · slices {counts}{again}")

@@ -38,7 +38,7 @@ from ..common.layers import check_conditions, fill_mask_combo, to_volumes
 from ..common.layout import scrolled
 from .cohort_input import CohortInput
 from .feedback import TrainFeedback
-from .pair_input import FAMILY_CHOICES, PairInput, show_family, start_translation
+from .pair_input import FAMILY_CHOICES, PairInput, show_family, start_pairs
 from .run_folder import RunFolder, check_resume
 from .settings import TrainSettings
 from .state import TrainState
@@ -67,6 +67,7 @@ class TrainWidget(QWidget):
             self.family.addItem(text, name)
         self.family.setToolTip("what the model learns; each family has its own inputs below")
         self.pairs = PairInput(napari_viewer)
+        self.mask_pairs = PairInput(napari_viewer, labels=True)
         self.table = LayerTable(napari_viewer)
         self.cohort = CohortInput()
         self.unconditional = QCheckBox("no conditions (plain GAN over all ticked layers)")
@@ -121,11 +122,12 @@ class TrainWidget(QWidget):
         gan.addWidget(self.unconditional)
         gan.addWidget(QLabel("<b>…or a cohort on disk</b> (folder tree or table)"))
         gan.addWidget(self.cohort)
+        form = QFormLayout()  # a slice mask of the GAN's images (paired runs have their own)
+        form.addRow("mask", self.mask)
+        gan.addLayout(form)
         layout.addWidget(self.gan_inputs)
         layout.addWidget(self.pairs)
-        form = QFormLayout()
-        form.addRow("mask", self.mask)
-        layout.addLayout(form)
+        layout.addWidget(self.mask_pairs)
         layout.addWidget(QLabel("<b>Settings</b>"))
         layout.addWidget(self.settings)
         layout.addWidget(self.run_folder)
@@ -144,8 +146,8 @@ class TrainWidget(QWidget):
         """Check the inputs and start (or resume) training; False if nothing started."""
         if self.state is not TrainState.IDLE:
             return False
-        if self.settings.config.family == "translate":
-            return self._start_translation()
+        if self.settings.config.family in ("translate", "mask2image"):
+            return start_pairs(self)
         if self.cohort.active():
             return self._start_cohort()
         conditional = not self.unconditional.isChecked()
@@ -160,9 +162,6 @@ class TrainWidget(QWidget):
             return False
         self.feedback.source = choices[0].layer
         return self._launch(volumes)
-
-    def _start_translation(self) -> bool:
-        return start_translation(self)
 
     def _on_family(self, _index: int) -> None:
         """A family was picked: its recipe fills the settings and its inputs show."""
@@ -289,8 +288,8 @@ class TrainWidget(QWidget):
         self.pause_btn.setText("Resume" if state is TrainState.PAUSED else "Pause")
         self.stop_btn.setEnabled(not idle and state is not TrainState.STOPPING)
         for w in (
-            self.family, self.table, self.unconditional, self.mask, self.pairs, self.settings,
-            self.new_run,
+            self.family, self.table, self.unconditional, self.mask, self.pairs, self.mask_pairs,
+            self.settings, self.new_run,
         ):  # fmt: skip
             w.setEnabled(idle)
 

@@ -30,19 +30,23 @@ def describe_grid(v: Volume) -> str:
     return f"{v.name}: shape {shape}, spacing {spacing} mm, origin ({origin})"
 
 
-def check_pair(source: Volume, target: Volume) -> None:
-    """Raise :class:`DataError` naming both grids unless the two scans share one."""
-    same = (
-        np.shape(source.data) == np.shape(target.data)
-        and np.allclose(source.spacing, target.spacing, atol=GRID_TOLERANCE_MM, rtol=0)
+def grids_match(a: Volume, b: Volume) -> bool:
+    """True when two scans have the same shape, spacing and origin (to a micrometre)."""
+    return (
+        np.shape(a.data) == np.shape(b.data)
+        and np.allclose(a.spacing, b.spacing, atol=GRID_TOLERANCE_MM, rtol=0)
         and np.allclose(
-            source.origin or (0.0,) * len(source.spacing),
-            target.origin or (0.0,) * len(target.spacing),
+            a.origin or (0.0,) * len(a.spacing),
+            b.origin or (0.0,) * len(b.spacing),
             atol=GRID_TOLERANCE_MM,
             rtol=0,
         )
     )
-    if not same:
+
+
+def check_pair(source: Volume, target: Volume) -> None:
+    """Raise :class:`DataError` naming both grids unless the two scans share one."""
+    if not grids_match(source, target):
         raise DataError(
             "source and target are not on the same grid ("
             + describe_grid(source) + "; " + describe_grid(target)
