@@ -84,7 +84,7 @@ class Synthesizer:
 
     @torch.no_grad()
     def synthesize_steps(
-        self, labels: Volume, seed: int = 0, chunk: int = 16
+        self, labels: Volume, seed: int = 0, chunk: int = 32
     ) -> Generator[int, None, np.ndarray]:
         """:meth:`synthesize` one chunk at a time, for callers that show progress or may stop.
 
@@ -118,7 +118,7 @@ class Synthesizer:
         labels: Volume,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
-        chunk: int = 16,
+        chunk: int = 32,
     ) -> np.ndarray:
         """An image matching ``labels``: same shape and grid, the run's image units (float32).
 
