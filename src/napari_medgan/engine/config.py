@@ -238,7 +238,9 @@ def mask2image_preset(name: str, size: int | None = None, device: str = "auto") 
     )
 
 
-#: Steps of the ``mask2image`` family's ``cpu`` preset per size (about 15 CPU-minutes).
+#: Steps of the ``mask2image`` family's ``cpu`` preset per size (at 64 px, 600 steps already
+#: gave held-out syntheses a tissue-classifier Dice of 0.89 of the real slices';
+#: docs/mask2image.md).
 MASK2IMAGE_CPU_STEPS = {32: 4000, 64: 1500, 128: 1500, 256: 1200}
 
 #: Steps of the ``translate`` family's ``cpu`` preset per size (about 15 CPU-minutes; from 128 px
