@@ -73,3 +73,22 @@ class Family:
     def scorer(self, t: Trainer) -> HeldoutScore | None:
         """The held-out scorer of a run, or None when nothing can be scored."""
         return None
+
+
+def update_d(t: Trainer, loss_d: torch.Tensor, real_logits: torch.Tensor) -> None:
+    """Step D on ``loss_d`` (through the loop's grad scaler), show ADA D's logits of the real
+    batch, and freeze D for the generator's update."""
+    t.opt_d.zero_grad(set_to_none=True)
+    t.scaler.scale(loss_d).backward()
+    t.scaler.step(t.opt_d)
+    t.ada.observe(real_logits, t.step + 1)
+    t.D.requires_grad_(False)
+
+
+def update_g(t: Trainer, loss_g: torch.Tensor) -> None:
+    """Step G on ``loss_g``, update the grad scaler, and unfreeze D."""
+    t.opt_g.zero_grad(set_to_none=True)
+    t.scaler.scale(loss_g).backward()
+    t.scaler.step(t.opt_g)
+    t.scaler.update()
+    t.D.requires_grad_(True)

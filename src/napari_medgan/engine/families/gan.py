@@ -19,7 +19,7 @@ from ..ema import recalibrate_batchnorm
 from ..heldout_score import HeldoutScorer
 from ..losses import d_loss, g_loss, r1_penalty
 from ..models import build_models
-from .base import Family
+from .base import Family, update_d, update_g
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import TrainConfig
@@ -71,20 +71,12 @@ def gan_step(t: Trainer) -> torch.Tensor:
         loss_d = d_loss(real_logits, fake_logits, cfg.loss)
     if r1_now:
         loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
-    t.opt_d.zero_grad(set_to_none=True)
-    t.scaler.scale(loss_d).backward()
-    t.scaler.step(t.opt_d)
-    ada.observe(real_logits, t.step + 1)
+    update_d(t, loss_d, real_logits)
     # generator step
-    t.D.requires_grad_(False)
     with autocast(dev, t.precision):
         fake_in = augment(_layout(fake_g.float(), t), cfg.augment, t.rng, ada.p)
         loss_g = g_loss(t.D(fake_in, y).float(), cfg.loss)
-    t.opt_g.zero_grad(set_to_none=True)
-    t.scaler.scale(loss_g).backward()
-    t.scaler.step(t.opt_g)
-    t.scaler.update()
-    t.D.requires_grad_(True)
+    update_g(t, loss_g)
     with torch.no_grad():
         return torch.stack(
             [

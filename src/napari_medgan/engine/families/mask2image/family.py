@@ -20,7 +20,7 @@ from ...augment import GEOMETRIC, augment
 from ...devices import autocast
 from ...heldout_score import spread
 from ...losses import d_loss, g_loss, r1_penalty
-from ..base import Family
+from ..base import Family, update_d, update_g
 from .networks import MaskPatchDiscriminator, SpadeGenerator, make_noise, one_hot
 from .pairs import IMAGE, LABELS, parse_label_values
 
@@ -180,11 +180,7 @@ def mask2image_step(t: Trainer, n_labels: int) -> torch.Tensor:
         loss_d = d_loss(real_logits, fake_logits, cfg.loss)
     if r1_now:
         loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
-    t.opt_d.zero_grad(set_to_none=True)
-    t.scaler.scale(loss_d).backward()
-    t.scaler.step(t.opt_d)
-    ada.observe(real_logits, t.step + 1)
-    t.D.requires_grad_(False)
+    update_d(t, loss_d, real_logits)
     with autocast(dev, t.precision):
         # the same augmentation for the real and the synthetic image of each mask
         both = augment(torch.cat([real, fake_g.float()], 1), d_only, t.rng, ada.p)
@@ -196,11 +192,7 @@ def mask2image_step(t: Trainer, n_labels: int) -> torch.Tensor:
             [(f.float() - r.float()).abs().mean() for f, r in zip(fake_feats, real_feats)]
         ).mean()
         loss_g = adversarial + cfg.fm_weight * fm
-    t.opt_g.zero_grad(set_to_none=True)
-    t.scaler.scale(loss_g).backward()
-    t.scaler.step(t.opt_g)
-    t.scaler.update()
-    t.D.requires_grad_(True)
+    update_g(t, loss_g)
     with torch.no_grad():
         return torch.stack(
             [

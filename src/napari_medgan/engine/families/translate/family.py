@@ -20,7 +20,7 @@ from ...augment import GEOMETRIC, augment
 from ...devices import autocast
 from ...heldout_score import spread
 from ...losses import d_loss, g_loss, r1_penalty
-from ..base import Family
+from ..base import Family, update_d, update_g
 from .networks import PatchDiscriminator, UNetGenerator
 from .pairs import SOURCE, TARGET
 
@@ -137,21 +137,13 @@ def translate_step(t: Trainer) -> torch.Tensor:
         loss_d = d_loss(real_logits, fake_logits, cfg.loss)
     if r1_now:
         loss_d = loss_d + cfg.r1_gamma / 2 * cfg.r1_every * r1_penalty(real_logits, real_in)
-    t.opt_d.zero_grad(set_to_none=True)
-    t.scaler.scale(loss_d).backward()
-    t.scaler.step(t.opt_d)
-    ada.observe(real_logits, t.step + 1)
-    t.D.requires_grad_(False)
+    update_d(t, loss_d, real_logits)
     with autocast(dev, t.precision):
         fake_in = augment(torch.cat([source, fake_g.float()], 1), d_only, t.rng, ada.p)
         adversarial = g_loss(t.D(fake_in[:, :1], fake_in[:, 1:]).float(), cfg.loss)
         l1 = (fake_g.float() - target).abs().mean()
         loss_g = adversarial + cfg.l1_weight * l1
-    t.opt_g.zero_grad(set_to_none=True)
-    t.scaler.scale(loss_g).backward()
-    t.scaler.step(t.opt_g)
-    t.scaler.update()
-    t.D.requires_grad_(True)
+    update_g(t, loss_g)
     with torch.no_grad():
         return torch.stack(
             [
