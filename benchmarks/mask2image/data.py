@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from napari_medgan.engine import Volume
 from napari_medgan.engine.data import SliceDataset
-from napari_medgan.engine.families.mask2image.deform import CONTROL_MM, SHIFT_MM
+from napari_medgan.engine.families.mask2image.deform import deformation_grid
 from napari_medgan.engine.families.mask2image.pairs import build_mask_pairs
 from napari_medgan.engine.holdout import HoldoutSplit, split_dataset
 
@@ -80,27 +80,13 @@ def pick_k(n_train: int, k: int, seed: int) -> np.ndarray:
     return np.array([int(rng.choice(b)) for b in bins], dtype=np.int64)
 
 
-def _field_grid(shape: tuple[int, int], spacing: tuple[float, float], seed: int) -> torch.Tensor:
-    """The sampling grid of ``deform.deform_labels`` for these arguments (the same draw)."""
-    gen = torch.Generator().manual_seed(int(seed))
-    extent = [n * s for n, s in zip(shape, spacing)]
-    points = [max(2, round(e / CONTROL_MM) + 1) for e in extent]
-    field = torch.randn(1, 2, *points, generator=gen, dtype=torch.float64) * SHIFT_MM
-    field = F.interpolate(field, size=shape, mode="bicubic", align_corners=True)[0]
-    axes = [torch.linspace(-1, 1, n, dtype=torch.float64) for n in shape]
-    grid = torch.stack(torch.meshgrid(*axes, indexing="ij"))
-    scale = torch.tensor([2 / max(e, 1e-9) for e in extent], dtype=torch.float64)
-    grid = grid + field * scale.view(2, 1, 1)
-    return grid.flip(0).permute(1, 2, 0)[None].float()
-
-
 def deform_pair(
     index: torch.Tensor, image: torch.Tensor | None, spacing: tuple[float, float], seed: int
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """One slice's label index ``(S, S)`` and image moved by the field ``deform_labels(index,
     spacing, seed)`` draws: labels by nearest neighbour (exactly ``deform_labels``' result),
     the image bilinearly."""
-    grid = _field_grid(tuple(index.shape), spacing, seed)
+    grid = deformation_grid(tuple(index.shape), spacing, seed)
     kw = {"padding_mode": "border", "align_corners": True}
     lab = F.grid_sample(index.float()[None, None], grid, mode="nearest", **kw)[0, 0]
     img = None
