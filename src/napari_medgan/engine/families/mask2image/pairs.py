@@ -20,9 +20,9 @@ from ...data import (
     Volume,
     normalise_and_select,
     resize_pad,
-    unique_name,
     volume_slices,
 )
+from ..paired import PairedSlices
 from ..translate.pairs import describe_grid, grids_match
 
 LABELS, IMAGE = "labels", "image"
@@ -155,9 +155,7 @@ def build_mask_pairs(
         raise DataError("no intensity transform for the images")
     first_labels, first_image = pairs[0]
     name = str(first_image.condition or first_image.name)
-    images, sources, index, groups = [], [], [], []
-    used: set[str] = set()
-    geometry: SliceGeometry | None = None
+    slices = PairedSlices(slice_axis)
     for labels, image in pairs:
         img, _, in_plane, step = volume_slices(image, slice_axis)
         lab = to_index(volume_slices(labels, slice_axis)[0], values)
@@ -167,28 +165,12 @@ def build_mask_pairs(
             continue
         img_r, geom = resize_pad(norm[keep], in_plane, size, step)
         lab_r = resize_labels(lab[keep], len(values), geom, size)
-        if geometry is None:
-            geom.slice_axis = slice_axis if np.ndim(image.data) == 3 else None
-            geom.origin = tuple(image.origin or ())
-            geometry = geom
-        images.append(torch.cat([lab_r, img_r], dim=1))
-        label = unique_name(image.name, used)
-        sources += [label] * len(img_r)
-        index.append(torch.from_numpy(np.flatnonzero(keep)).to(torch.int64))
-        groups += [str(image.group) if image.group is not None else label] * len(img_r)
-    if geometry is None:
+        slices.add(image, torch.cat([lab_r, img_r], dim=1), keep, geom)
+    if slices.geometry is None:
         raise DataError("every slice is empty: no label and no image foreground")
-    cat = torch.cat(images)
-    return SliceDataset(
-        images=cat,
-        labels=torch.zeros(len(cat), dtype=torch.int64),
-        class_names=[name],
-        transforms=dict(transforms),
-        geometry={name: geometry},
-        conditional=False,
-        sources=sources,
-        slice_index=torch.cat(index),
-        groups=groups,
+    return slices.dataset(
+        name,
+        transforms,
         roles={
             LABELS: {"name": str(first_labels.condition or first_labels.name),
                      "values": label_values_text(values)},

@@ -9,13 +9,12 @@ from ...data import (
     DataError,
     IntensityTransform,
     SliceDataset,
-    SliceGeometry,
     Volume,
     normalise_and_select,
     resize_pad,
-    unique_name,
     volume_slices,
 )
+from ..paired import PairedSlices
 
 SOURCE, TARGET = "source", "target"
 #: Grids agree when spacing and origin match to this many millimetres.
@@ -88,9 +87,7 @@ def build_pairs(
         raise DataError(f"no intensity transform for the {' and '.join(missing)} images")
     first_source, first_target = pairs[0]
     name = str(first_target.condition or first_target.name)
-    images, sources, index, groups = [], [], [], []
-    used: set[str] = set()
-    geometry: SliceGeometry | None = None
+    slices = PairedSlices(slice_axis)
     for source, target in pairs:
         src, mask, in_plane, step = volume_slices(source, slice_axis)
         tgt = volume_slices(target, slice_axis)[0]
@@ -101,31 +98,15 @@ def build_pairs(
         tgt = transforms[TARGET].forward(np.nan_to_num(tgt[keep], nan=low))
         src_r, geom = resize_pad(src[keep], in_plane, size, step)
         tgt_r, _ = resize_pad(tgt, in_plane, size, step)
-        if geometry is None:
-            geom.slice_axis = slice_axis if np.ndim(source.data) == 3 else None
-            geom.origin = tuple(source.origin or ())
-            geometry = geom
-        images.append(torch.cat([src_r, tgt_r], dim=1))
-        label = unique_name(source.name, used)
-        sources += [label] * len(src_r)
-        index.append(torch.from_numpy(np.flatnonzero(keep)).to(torch.int64))
-        groups += [str(source.group) if source.group is not None else label] * len(src_r)
-    if geometry is None:
+        slices.add(source, torch.cat([src_r, tgt_r], dim=1), keep, geom)
+    if slices.geometry is None:
         raise DataError(
             f"every source slice is near-empty (less than {min_foreground:.0%} foreground); "
             "check the images or the mask"
         )
-    cat = torch.cat(images)
-    return SliceDataset(
-        images=cat,
-        labels=torch.zeros(len(cat), dtype=torch.int64),
-        class_names=[name],
-        transforms=dict(transforms),
-        geometry={name: geometry},
-        conditional=False,
-        sources=sources,
-        slice_index=torch.cat(index),
-        groups=groups,
+    return slices.dataset(
+        name,
+        transforms,
         roles={
             SOURCE: {"name": str(first_source.condition or first_source.name),
                      "modality": first_source.modality.upper()},
