@@ -3,6 +3,8 @@ provenance, gathered into one :class:`~napari_medgan.engine.data.SliceDataset`."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -13,6 +15,9 @@ from ..data import (
     Volume,
     unique_name,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..trainer import Trainer
 
 
 class PairedSlices:
@@ -64,3 +69,18 @@ class PairedSlices:
             groups=self.groups,
             roles=roles,
         )
+
+
+def pair_batch(t: Trainer) -> torch.Tensor:
+    """A training batch of stacked pairs ``(B, C, S, S)`` drawn with ``t.rng``: with
+    ``config.crop``, one ``crop``-px window at full resolution for the whole batch."""
+    cfg = t.config
+    idx = torch.randint(0, t.images.shape[0], (cfg.batch_size,), generator=t.rng,
+                        device=t.rng.device)  # fmt: skip
+    pair = t.images[idx.to(t.device)]
+    if cfg.crop:
+        top, left = torch.randint(
+            0, cfg.size - cfg.crop + 1, (2,), generator=t.rng, device=t.rng.device
+        ).tolist()
+        pair = pair[:, :, top : top + cfg.crop, left : left + cfg.crop]
+    return pair

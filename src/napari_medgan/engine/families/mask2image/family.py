@@ -21,6 +21,7 @@ from ...devices import autocast
 from ...heldout_score import spread
 from ...losses import d_loss, g_loss, r1_penalty
 from ..base import Family, update_d, update_g
+from ..paired import pair_batch
 from .networks import MaskPatchDiscriminator, SpadeGenerator, make_noise, one_hot
 from .pairs import IMAGE, LABELS, parse_label_values
 
@@ -141,14 +142,7 @@ class MaskPairScorer:
 def _labels_and_image(t: Trainer, n_labels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of (one-hot labels, image), cropped and geometrically augmented alike."""
     cfg = t.config
-    idx = torch.randint(0, t.images.shape[0], (cfg.batch_size,), generator=t.rng,
-                        device=t.rng.device)  # fmt: skip
-    pair = t.images[idx.to(t.device)]
-    if cfg.crop:  # one window for the whole batch, at full resolution
-        top, left = torch.randint(
-            0, cfg.size - cfg.crop + 1, (2,), generator=t.rng, device=t.rng.device
-        ).tolist()
-        pair = pair[:, :, top : top + cfg.crop, left : left + cfg.crop]
+    pair = pair_batch(t)
     geometric = tuple(op for op in cfg.augment if op in GEOMETRIC)
     x = torch.cat([one_hot(pair[:, :1], n_labels) * 2 - 1, pair[:, 1:]], dim=1)
     x = augment(x, geometric, t.rng, t.ada.p)

@@ -21,6 +21,7 @@ from ...devices import autocast
 from ...heldout_score import spread
 from ...losses import d_loss, g_loss, r1_penalty
 from ..base import Family, update_d, update_g
+from ..paired import pair_batch
 from .networks import PatchDiscriminator, UNetGenerator
 from .pairs import SOURCE, TARGET
 
@@ -109,14 +110,7 @@ class PairScorer:
 def translate_step(t: Trainer) -> torch.Tensor:
     """One D and one G update on a batch of pairs; the values of ``loss_names``."""
     cfg, dev, ada = t.config, t.device, t.ada
-    b = cfg.batch_size
-    idx = torch.randint(0, t.images.shape[0], (b,), generator=t.rng, device=t.rng.device)
-    pair = t.images[idx.to(t.device)]
-    if cfg.crop:  # one window for the whole batch, at full resolution
-        top, left = torch.randint(
-            0, cfg.size - cfg.crop + 1, (2,), generator=t.rng, device=t.rng.device
-        ).tolist()
-        pair = pair[:, :, top : top + cfg.crop, left : left + cfg.crop]
+    pair = pair_batch(t)
     geometric = tuple(op for op in cfg.augment if op in GEOMETRIC)
     d_only = tuple(op for op in cfg.augment if op not in GEOMETRIC)
     pair = augment(pair, geometric, t.rng, ada.p)  # one transform for both images of a pair
