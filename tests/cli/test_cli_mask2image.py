@@ -117,6 +117,10 @@ def test_bad_synthesis_requests_are_one_line_and_write_nothing(run, scans, tmp_p
     assert main(args) == 2
     assert "label value 9 never seen in training" in one_error_line(capsys)
     assert not out.exists()
+    missing = ["synthesize", str(run), str(tmp_path / "missing.nii.gz"), "--out", str(out)]
+    assert main(missing) == 2
+    assert "missing.nii.gz: no such file or folder" in one_error_line(capsys)
+    assert not out.exists()
     # an image run asked for masks, and a mask run asked to sample from noise
     gan = tmp_path / "gan"
     assert main(["train", scans["T1"], "--steps", "2", "--out", str(gan), *TINY]) == 0

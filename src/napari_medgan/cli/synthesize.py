@@ -45,12 +45,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _labels_volume(path: str) -> tuple[object, Volume]:
-    volumes = load_volumes([path], None)
-    if len(volumes) != 1:
-        raise CLIError(f"{path}: holds {len(volumes)} series; give one label map")
+    """The label map read once: its image (geometry for the outputs) and its engine volume."""
     from napari_medgan.io import read_image
 
-    return read_image(path)[0], volumes[0]
+    images = read_image(path) if Path(path).exists() else None
+    if not images:
+        load_volumes([path], None)  # the one wording of a missing / unreadable input
+        raise CLIError(f"{path}: no label map in it")
+    if len(images) != 1:
+        raise CLIError(f"{path}: holds {len(images)} series; give one label map")
+    image = images[0]
+    if image.data.ndim not in (2, 3):
+        raise CLIError(f"{path}: {image.data.ndim}D input; give one 2D or 3D label map")
+    volume = Volume(image.data, tuple(image.spacing), modality=image.modality, name=image.name,
+                    origin=tuple(image.origin))  # fmt: skip
+    return image, volume
 
 
 def _check_folder(out: str) -> Path:
